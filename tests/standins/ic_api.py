@@ -1,0 +1,265 @@
+"""A Sekoia.io Intelligence Center REST API stand-in, over real HTTP on 127.0.0.1.
+
+It follows the IC API facts of DESIGN.md, which were taken from the public clients of the API (the Sekoia.io
+automation modules and the IC's OpenAPI description):
+- `Authorization: Bearer <key>`; unknown key -> 401; a key without the intelligence permission -> 403 on
+  v2/inthreat/*; `GET v1/me` answers for any valid key.
+- `GET v2/inthreat/collections/{feed_id}/objects` with limit (default 100, capped at 2000), cursor,
+  match[type] (comma list), skip_expired, include_revoked: objects in modification order, `{"items": [...],
+  "next_cursor": ...}`; a cursor returns only what was created or modified after the object it points at;
+  next_cursor is null when the page is empty. Unknown feed -> 404.
+- `GET v2/inthreat/indicators/context?type=&value=`: `{"has_more": false, "items": [bundle, ...]}`, one STIX
+  bundle per indicator holding the indicator, its `indicates` relationships and their targets, its source
+  identities and TLP marking; an unknown value -> 200 with `items: []`.
+- `GET v2/inthreat/objects/{id}`, `.../objects/{id}/context`, `GET v2/inthreat/relationships/{id}`.
+- 429 carries Retry-After. Faults can be switched on: a status for the next N requests (with Retry-After),
+  a truncated JSON body, a well-formed body that is not a page, and a latency added to every request.
+"""
+import base64
+import json
+import re
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote, urlsplit
+
+DEFAULT_FEED_ID = "d6092c37-d8d7-45c3-8aff-c4dc26030608"
+INTEL = "intel"
+
+
+def _parse_time(text):
+    text = text.rstrip("Z")
+    fmt = "%Y-%m-%dT%H:%M:%S.%f" if "." in text else "%Y-%m-%dT%H:%M:%S"
+    return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc)
+
+
+def encode_cursor(seq):
+    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode()
+
+
+def decode_cursor(cursor):
+    try:
+        text = base64.urlsafe_b64decode(cursor.encode()).decode()
+        if not text.startswith("seq:"):
+            raise ValueError
+        return int(text[4:])
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+class ICStandIn:
+    def __init__(self, api_keys=None, feed_ids=(DEFAULT_FEED_ID,), clock=None):
+        self.api_keys = dict(api_keys or {"good-key": {INTEL}})
+        self.feeds = {feed_id: {} for feed_id in feed_ids}  # feed -> id -> (seq, object)
+        self.related = {}  # id -> object (threats, relationships, identities, markings)
+        self.context_index = {}  # (type, value) -> [indicator ids]
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.lock = threading.RLock()
+        self.seq = 0
+        self.requests = []  # dicts: path, params, time, status
+        self.faults = []  # [dict(pattern, status, retry_after, kind)]
+        self.latency = 0.0
+        self.synthetic = None  # optional callable(feed_id, start_seq, limit) for benchmarks
+        self._server = None
+
+    # ------------------------------------------------------------------------------------------ data
+    def publish(self, generated, feed_id=DEFAULT_FEED_ID):
+        """Add or replace an indicator (a stix_data.Generated): it moves to the end of the feed's order."""
+        with self.lock:
+            self.seq += 1
+            indicator = generated.indicator
+            self.feeds[feed_id][indicator["id"]] = (self.seq, indicator)
+            for obj in generated.related:
+                self.related[obj["id"]] = obj
+            for observable in generated.observables:
+                ids = self.context_index.setdefault((observable.type, observable.value.lower()), [])
+                if indicator["id"] not in ids:
+                    ids.append(indicator["id"])
+
+    def publish_all(self, generated_list, feed_id=DEFAULT_FEED_ID):
+        for generated in generated_list:
+            self.publish(generated, feed_id)
+
+    # ------------------------------------------------------------------------------------------ faults
+    def fail(self, status, times=1, retry_after=None, path=r".", body=None):
+        for _ in range(times):
+            self.faults.append({"kind": "status", "status": status, "retry_after": retry_after,
+                                "pattern": re.compile(path), "body": body})
+
+    def truncate(self, times=1, path=r"."):
+        for _ in range(times):
+            self.faults.append({"kind": "truncate", "pattern": re.compile(path)})
+
+    def malformed(self, times=1, path=r".", body='{"items": "not a list", "next_cursor": null}'):
+        for _ in range(times):
+            self.faults.append({"kind": "malformed", "pattern": re.compile(path), "body": body})
+
+    def calls(self, path_pattern=r"."):
+        regex = re.compile(path_pattern)
+        return [r for r in self.requests if regex.search(r["path"])]
+
+    # ------------------------------------------------------------------------------------------ server
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self):
+        handler = type("Handler", (_Handler,), {"standin": self})
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self):
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # ------------------------------------------------------------------------------------------ behaviour
+    def feed_page(self, feed_id, params):
+        limit = min(max(int(params.get("limit", 100)), 1), 2000)
+        start = 0
+        if params.get("cursor"):
+            start = decode_cursor(params["cursor"])
+            if start is None:
+                return 400, {"message": "Invalid cursor"}
+        if self.synthetic is not None:
+            return 200, self.synthetic(feed_id, start, limit, params)
+        types = set(filter(None, params.get("match[type]", "").split(",")))
+        skip_expired = params.get("skip_expired", "false") == "true"
+        include_revoked = params.get("include_revoked", "false") == "true"
+        now = self.clock()
+        with self.lock:
+            ordered = sorted((seq, obj) for seq, obj in self.feeds[feed_id].values() if seq > start)
+        items, last_seq = [], None
+        for seq, obj in ordered:
+            last_seq = seq
+            if types and obj["type"] not in types:
+                continue
+            if obj.get("revoked") and not include_revoked:
+                continue
+            if skip_expired and obj.get("valid_until") and _parse_time(obj["valid_until"]) < now:
+                continue
+            items.append(obj)
+            if len(items) == limit:
+                break
+        if not items:
+            return 200, {"items": [], "next_cursor": None}
+        return 200, {"items": items, "next_cursor": encode_cursor(last_seq)}
+
+    def bundle_for(self, indicator):
+        objects = [indicator]
+        ids = set()
+        for rel in self.related.values():
+            if rel["type"] == "relationship" and rel["source_ref"] == indicator["id"]:
+                objects.append(rel)
+                ids.add(rel["target_ref"])
+        ids.update(indicator.get("x_inthreat_sources_refs", []))
+        ids.update(indicator.get("object_marking_refs", []))
+        objects.extend(self.related[i] for i in sorted(ids) if i in self.related)
+        return {"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": objects}
+
+    def find_object(self, object_id):
+        for feed in self.feeds.values():
+            if object_id in feed:
+                return feed[object_id][1]
+        return self.related.get(object_id)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    standin = None
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        s = self.standin
+        parts = urlsplit(self.path)
+        path = unquote(parts.path)
+        params = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        record = {"path": path, "params": params, "time": time.monotonic(),
+                  "authorization": self.headers.get("Authorization", ""),
+                  "user_agent": self.headers.get("User-Agent", "")}
+        with s.lock:
+            s.requests.append(record)
+        if s.latency:
+            time.sleep(s.latency)
+        status, payload, headers = self._answer(path, params)
+        record["status"] = status
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _answer(self, path, params):
+        s = self.standin
+        with s.lock:
+            fault = next((f for f in s.faults if f["pattern"].search(path)), None)
+            if fault:
+                s.faults.remove(fault)
+        auth = self.headers.get("Authorization", "")
+        key = auth[len("Bearer "):] if auth.startswith("Bearer ") else None
+        if key not in s.api_keys:
+            return 401, {"message": "Unauthorized", "code": 401}, {}
+        if fault and fault["kind"] == "status":
+            headers = {"Retry-After": str(fault["retry_after"])} if fault["retry_after"] is not None else {}
+            body = fault["body"] if fault["body"] is not None else {"message": f"fault {fault['status']}"}
+            return fault["status"], body, headers
+        if path.startswith("/v2/inthreat/") and INTEL not in s.api_keys[key]:
+            return 403, {"message": "Forbidden: missing permission"}, {}
+        status, payload = self._route(path, params)
+        if fault and status == 200:
+            text = json.dumps(payload).encode()
+            if fault["kind"] == "truncate":
+                return 200, text[: max(1, len(text) // 2)], {}
+            if fault["kind"] == "malformed":
+                return 200, fault["body"].encode(), {}
+        return status, payload, {}
+
+    def _route(self, path, params):
+        s = self.standin
+        if path == "/v1/me":
+            return 200, {"uuid": "5e9a8b5c-0000-4000-8000-000000000001", "email": "analyst@example.com",
+                         "firstname": "Ada", "lastname": "Analyst"}
+        m = re.fullmatch(r"/v2/inthreat/collections/([^/]+)/objects", path)
+        if m:
+            if m.group(1) not in s.feeds:
+                return 404, {"message": "Feed not found"}
+            return s.feed_page(m.group(1), params)
+        if path == "/v2/inthreat/indicators/context":
+            obs_type, value = params.get("type", ""), params.get("value", "")
+            if not obs_type or not value:
+                return 400, {"message": "type and value are required"}
+            with s.lock:
+                ids = s.context_index.get((obs_type, value.lower()), [])
+                bundles = [s.bundle_for(s.find_object(i)) for i in ids]
+            return 200, {"has_more": False, "items": bundles}
+        m = re.fullmatch(r"/v2/inthreat/objects/([^/]+)(/context)?", path)
+        if m:
+            obj = s.find_object(m.group(1))
+            if obj is None:
+                return 404, {"message": "Object not found"}
+            if m.group(2):
+                return 200, s.bundle_for(obj) if obj["type"] == "indicator" else {
+                    "type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": [obj]}
+            return 200, obj
+        m = re.fullmatch(r"/v2/inthreat/relationships/([^/]+)", path)
+        if m:
+            obj = s.related.get(m.group(1))
+            if obj is None or obj["type"] != "relationship":
+                return 404, {"message": "Relationship not found"}
+            return 200, obj
+        return 404, {"message": "Not found"}

@@ -1,0 +1,612 @@
+"""A splunkd REST API stand-in that splunklib talks to unchanged, over real HTTP on 127.0.0.1.
+
+It follows the Splunk REST API Reference Manual (splunkd 9.x):
+- Access: every endpoint but auth/login needs `Authorization: Splunk <session key>` (or Bearer); without a
+  known key it answers 401 with <response><messages><msg type="WARN">call not properly authenticated...
+  ("REST API Reference > Access endpoint descriptions" and "Basic concepts > Authentication").
+- Namespaces: /services/... and /servicesNS/<owner>/<app>/... ("Basic concepts > Namespace").
+- Output: Atom feeds with <s:dict>/<s:list> content by default, JSON with output_mode=json
+  ("Basic concepts > Atom Feed responses").
+- KV store ("KV store endpoint descriptions"): storage/collections/config (list, get, create),
+  storage/collections/data/<collection> GET with query (Mongo-style JSON: equality, $and, $or, $in, $nin,
+  $gt, $gte, $lt, $lte, $ne), sort, skip, limit, fields; POST insert; DELETE with or without query (no query
+  deletes every record); /<key> GET, POST (replace) and DELETE; batch_save (upsert by _key, at most
+  limits.conf [kvstore] max_documents_per_batch_save documents, else 400) and batch_find. Reads return at
+  most [kvstore] max_rows_per_query rows. Unknown collections answer 404.
+- storage/passwords ("Access endpoint descriptions > storage/passwords"): entities named
+  `realm:username:`, clear_password in the content, POST name/password/realm creates (409 if it exists),
+  POST password to the entity updates, DELETE removes.
+- configs/conf-<file> and properties/<file> ("Configuration endpoint descriptions"): the app's default/*.conf
+  files as splunkd would have loaded them, plus stanzas and keys written through the API.
+- server/info ("Introspection endpoint descriptions > server/info"): version, serverName, server_roles
+  (a search head cluster member has shc_member, the captain also shc_captain).
+- apps/local/<app> ("Apps endpoint descriptions"): POST configured=1 (is_configured) and _reload.
+- auth/login ("Access endpoint descriptions > auth/login"): returns a sessionKey.
+"""
+import copy
+import itertools
+import json
+import re
+import threading
+import uuid
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+from xml.sax.saxutils import escape
+
+from .conffile import read_conf
+
+ATOM_NS = 'xmlns="http://www.w3.org/2005/Atom" xmlns:s="http://dev.splunk.com/ns/rest" ' \
+          'xmlns:opensearch="http://a9.com/-/spec/opensearch/1.1/"'
+DEFAULT_LIMITS = {"kvstore": {"max_documents_per_batch_save": "1000", "max_rows_per_query": "50000"}}
+
+
+class SplunkdStandIn:
+    """State of one fake splunkd plus its HTTP server. Use as a context manager or call start()/stop()."""
+
+    def __init__(self, app_dir=None, app="sekoia_ic", session_keys=("test-session-key",), server_roles=None,
+                 limits=None):
+        self.app = app
+        self.session_keys = set(session_keys)
+        self.server_roles = list(server_roles or ["indexer", "kv_store", "license_master", "search_head"])
+        self.lock = threading.RLock()
+        self.requests = []  # (method, path, query) of every request, for tests to count
+        self.fail_next = []  # [(predicate(method, path), status, message)] injected faults, used once each
+        self.confs = {}  # file -> stanza -> key -> value
+        self.collections = {}  # name -> {"fields": {...}, "accelerated_fields": {...}, ...}
+        self.kv = {}  # collection -> {_key: document}
+        self.passwords = {}  # "realm:username:" -> {"realm", "username", "clear_password"}
+        self.app_state = {"configured": "0", "reloads": 0}
+        self._key_counter = itertools.count(1)
+        for stanza, values in (limits or DEFAULT_LIMITS).items():
+            self.confs.setdefault("limits", {})[stanza] = dict(values)
+        if app_dir is not None:
+            self.load_app(Path(app_dir))
+        self._server = None
+        self._thread = None
+
+    # ------------------------------------------------------------------------------------------ set-up
+    def load_app(self, app_dir):
+        """Load default/*.conf the way splunkd does at start-up; collections.conf defines the KV store."""
+        for conf in sorted((app_dir / "default").glob("*.conf")):
+            name = conf.stem
+            for stanza, values in read_conf(conf).items():
+                self.confs.setdefault(name, {}).setdefault(stanza, {}).update(values)
+        for name, values in self.confs.get("collections", {}).items():
+            if name != "default":
+                self.collections[name] = dict(values)
+                self.kv.setdefault(name, {})
+        if "app" in self.confs:
+            self.app_state["configured"] = "1" if self.confs["app"].get("install", {}).get(
+                "is_configured", "0").lower() in ("1", "true") else "0"
+
+    @property
+    def port(self):
+        return self._server.server_address[1]
+
+    @property
+    def uri(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        handler = type("Handler", (_Handler,), {"standin": self})
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # ------------------------------------------------------------------------------------------ helpers for tests
+    def rows(self, collection):
+        with self.lock:
+            return [copy.deepcopy(doc) for doc in self.kv[collection].values()]
+
+    def set_password(self, realm, username, password):
+        with self.lock:
+            self.passwords[f"{realm}:{username}:"] = {"realm": realm, "username": username,
+                                                      "clear_password": password}
+
+    def set_conf(self, name, stanza, **values):
+        with self.lock:
+            self.confs.setdefault(name, {}).setdefault(stanza, {}).update({k: str(v) for k, v in values.items()})
+
+    def inject_failure(self, path_pattern, status=500, message="KV Store is initializing", method=None, times=1):
+        """The next `times` requests whose path matches the regex answer `status`."""
+        regex = re.compile(path_pattern)
+        for _ in range(times):
+            self.fail_next.append((lambda m, p, r=regex, mm=method: r.search(p) and (mm is None or mm == m),
+                                   status, message))
+
+    def count(self, method=None, path_pattern=""):
+        regex = re.compile(path_pattern)
+        return sum(1 for m, p, _ in self.requests if (method is None or m == method) and regex.search(p))
+
+
+class HTTPFailure(Exception):
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+# ---------------------------------------------------------------------------------------------- KV queries
+def _compare(value, op, operand):
+    if op == "$eq":
+        return value == operand
+    if op == "$ne":
+        return value != operand
+    if op == "$in":
+        return value in operand
+    if op == "$nin":
+        return value not in operand
+    if op in ("$gt", "$gte", "$lt", "$lte"):
+        if value is None or isinstance(value, bool) != isinstance(operand, bool):
+            return False
+        try:
+            if op == "$gt":
+                return value > operand
+            if op == "$gte":
+                return value >= operand
+            if op == "$lt":
+                return value < operand
+            return value <= operand
+        except TypeError:  # Mongo compares across types by type order; such rows never match here
+            return False
+    raise HTTPFailure(400, f"Unsupported query operator {op}")
+
+
+def matches(doc, query):
+    for key, cond in query.items():
+        if key == "$and":
+            if not all(matches(doc, q) for q in cond):
+                return False
+        elif key == "$or":
+            if not any(matches(doc, q) for q in cond):
+                return False
+        elif key.startswith("$"):
+            raise HTTPFailure(400, f"Unsupported query operator {key}")
+        elif isinstance(cond, dict) and cond and all(k.startswith("$") for k in cond):
+            value = doc.get(key)
+            if not all(_compare(value, op, operand) for op, operand in cond.items()):
+                return False
+        else:
+            value = doc.get(key)
+            # An array field matches when any element equals the operand (Mongo semantics).
+            if isinstance(value, list) and not isinstance(cond, list):
+                if cond not in value:
+                    return False
+            elif value != cond:
+                return False
+    return True
+
+
+def _sort_key(value):
+    # Mongo orders null before numbers before strings.
+    if value is None:
+        return (0, 0)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (1, value)
+    return (2, str(value))
+
+
+# ---------------------------------------------------------------------------------------------- rendering
+def _now():
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+def _xml_value(value):
+    if isinstance(value, dict):
+        inner = "".join(f'<s:key name="{escape(str(k))}">{_xml_value(v)}</s:key>' for k, v in value.items())
+        return f"<s:dict>{inner}</s:dict>"
+    if isinstance(value, (list, tuple)):
+        return "<s:list>" + "".join(f"<s:item>{_xml_value(v)}</s:item>" for v in value) + "</s:list>"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return escape("" if value is None else str(value))
+
+
+class _Entity:
+    def __init__(self, name, content, owner="nobody", app="sekoia_ic", sharing="app", path=""):
+        self.name = name
+        self.content = content
+        self.acl = {"app": app, "owner": owner, "sharing": sharing, "modifiable": "1", "removable": "1",
+                    "can_write": "1", "perms": {"read": ["*"], "write": ["admin", "sc_admin"]}}
+        self.path = path  # e.g. /servicesNS/nobody/sekoia_ic/storage/passwords/<quoted name>
+
+
+def render(entities, collection_path, base, output_mode, title):
+    if output_mode == "json":
+        return "application/json", json.dumps({
+            "links": {}, "origin": base + collection_path, "updated": _now(), "generator": {"version": "9.3.0"},
+            "entry": [{"name": e.name, "id": base + e.path, "updated": _now(),
+                       "links": {"alternate": e.path, "list": e.path, "edit": e.path, "remove": e.path},
+                       "author": e.acl["owner"], "acl": e.acl, "content": e.content} for e in entities],
+            "paging": {"total": len(entities), "perPage": 30, "offset": 0}, "messages": []})
+    parts = [f'<?xml version="1.0" encoding="UTF-8"?>\n<feed {ATOM_NS}>',
+             f"<title>{escape(title)}</title><id>{escape(base + collection_path)}</id><updated>{_now()}</updated>",
+             '<generator build="stand-in" version="9.3.0"/><author><name>Splunk</name></author>',
+             f"<opensearch:totalResults>{len(entities)}</opensearch:totalResults>",
+             "<opensearch:itemsPerPage>30</opensearch:itemsPerPage><opensearch:startIndex>0</opensearch:startIndex>",
+             "<s:messages/>"]
+    for e in entities:
+        content = dict(e.content)
+        content["eai:acl"] = e.acl
+        parts.append(
+            f"<entry><title>{escape(e.name)}</title><id>{escape(base + e.path)}</id><updated>{_now()}</updated>"
+            f'<link href="{escape(e.path)}" rel="alternate"/><author><name>{escape(e.acl["owner"])}</name></author>'
+            f'<link href="{escape(e.path)}" rel="list"/><link href="{escape(e.path)}" rel="edit"/>'
+            f'<link href="{escape(e.path)}" rel="remove"/>'
+            f'<content type="text/xml">{_xml_value(content)}</content></entry>')
+    parts.append("</feed>")
+    return "text/xml; charset=utf-8", "".join(parts)
+
+
+def render_messages(status, message, output_mode):
+    kind = "WARN" if status == 401 else "ERROR"
+    if output_mode == "json":
+        return "application/json", json.dumps({"messages": [{"type": kind, "text": message}]})
+    return "text/xml; charset=utf-8", (f'<?xml version="1.0" encoding="UTF-8"?>\n<response><messages>'
+                                       f'<msg type="{kind}">{escape(message)}</msg></messages></response>')
+
+
+# ---------------------------------------------------------------------------------------------- HTTP
+class _Handler(BaseHTTPRequestHandler):
+    standin = None
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+    def do_GET(self):
+        self._dispatch("GET")
+
+    def do_POST(self):
+        self._dispatch("POST")
+
+    def do_DELETE(self):
+        self._dispatch("DELETE")
+
+    def _dispatch(self, method):
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        query = {k: v for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        ctype = self.headers.get("Content-Type", "")
+        form = {}
+        if method == "POST" and "json" not in ctype and body:
+            form = parse_qs(body.decode("utf-8"), keep_blank_values=True)
+        params = {k: v[-1] for k, v in {**query, **form}.items()}
+        output_mode = params.get("output_mode", "xml")
+        s = self.standin
+        with s.lock:
+            s.requests.append((method, unquote(parts.path), params))
+        try:
+            for i, (predicate, status, message) in enumerate(list(s.fail_next)):
+                if predicate(method, unquote(parts.path)):
+                    with s.lock:
+                        s.fail_next.pop(i)
+                    raise HTTPFailure(status, message)
+            status, ctype_out, payload = self._route(method, parts.path, params, body, form, output_mode)
+        except HTTPFailure as exc:
+            status = exc.status
+            ctype_out, payload = render_messages(exc.status, exc.message, output_mode)
+        data = payload.encode("utf-8") if isinstance(payload, str) else payload
+        self.send_response(status)
+        self.send_header("Content-Type", ctype_out)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _authorised(self):
+        header = self.headers.get("Authorization", "")
+        for prefix in ("Splunk ", "Bearer "):
+            if header.startswith(prefix) and header[len(prefix):] in self.standin.session_keys:
+                return True
+        return False
+
+    def _route(self, method, raw_path, params, body, form, output_mode):
+        segments = [unquote(p) for p in raw_path.strip("/").split("/")]
+        if segments[:1] == ["services"]:
+            owner, app, rest = "nobody", "system", segments[1:]
+        elif segments[:1] == ["servicesNS"] and len(segments) >= 3:
+            owner, app, rest = segments[1], segments[2], segments[3:]
+        else:
+            raise HTTPFailure(404, f"Not found: {raw_path}")
+        if rest == ["auth", "login"] and method == "POST":
+            key = "session-" + uuid.uuid4().hex
+            self.standin.session_keys.add(key)
+            return 200, "text/xml", f"<response><sessionKey>{key}</sessionKey></response>"
+        if not self._authorised():
+            raise HTTPFailure(401, "call not properly authenticated")
+        base = f"http://127.0.0.1:{self.standin.port}"
+        ns = f"/servicesNS/{quote(owner, safe='')}/{quote(app, safe='')}"
+        ctx = dict(method=method, params=params, body=body, form=form, output_mode=output_mode, base=base,
+                   ns=ns, owner=owner, app=app)
+        if rest[:3] == ["storage", "collections", "data"] and len(rest) >= 4:
+            return self._kv_data(rest[3], rest[4:], **ctx)
+        if rest[:3] == ["storage", "collections", "config"]:
+            return self._kv_config(rest[3:], **ctx)
+        if rest[:2] == ["storage", "passwords"]:
+            return self._passwords(rest[2:], **ctx)
+        if rest and rest[0].startswith("configs") and len(rest) >= 2 and rest[1].startswith("conf-"):
+            return self._configs(rest[1][len("conf-"):], rest[2:], **ctx)
+        if rest[:1] == ["properties"] and len(rest) >= 2:
+            return self._properties(rest[1], rest[2:], **ctx)
+        if rest == ["server", "info"]:
+            info = _Entity("server-info", {"version": "9.3.0", "serverName": "standin", "build": "stand-in",
+                                           "server_roles": self.standin.server_roles},
+                           app="system", path="/services/server/info/server-info")
+            ctype, out = render([info], "/services/server/info", base, output_mode, "server-info")
+            return 200, ctype, out
+        if rest[:2] == ["apps", "local"] and len(rest) >= 3:
+            return self._apps(rest[2], rest[3:], **ctx)
+        raise HTTPFailure(404, f"Not found: {raw_path}")
+
+    # ------------------------------------------------------------------------------------------ KV store
+    def _collection(self, name):
+        s = self.standin
+        if name not in s.collections:
+            raise HTTPFailure(404, f"Collection '{name}' does not exist")
+        return s.kv[name]
+
+    def _limit(self, key):
+        return int(self.standin.confs.get("limits", {}).get("kvstore", {}).get(key, DEFAULT_LIMITS["kvstore"][key]))
+
+    def _new_key(self):
+        return f"{next(self.standin._key_counter):024x}"
+
+    def _read_json(self, body):
+        try:
+            return json.loads(body.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            raise HTTPFailure(400, "Request body is not valid JSON") from None
+
+    def _query(self, docs, params):
+        try:
+            query = json.loads(params.get("query") or "{}")
+        except ValueError:
+            raise HTTPFailure(400, "Invalid query: not JSON") from None
+        if not isinstance(query, dict):
+            raise HTTPFailure(400, "Invalid query: not a JSON object")
+        found = [d for d in docs.values() if matches(d, query)]
+        for spec in reversed([p for p in (params.get("sort") or "").split(",") if p]):
+            field, _, direction = spec.partition(":")
+            found.sort(key=lambda d: _sort_key(d.get(field)), reverse=direction.strip() == "-1")
+        skip = int(params.get("skip") or 0)
+        limit = int(params.get("limit") or 0)
+        cap = self._limit("max_rows_per_query")
+        limit = min(limit, cap) if limit else cap
+        found = found[skip:skip + limit]
+        fields = [f.split(":")[0] for f in (params.get("fields") or "").split(",") if f]
+        if fields:
+            found = [{k: v for k, v in d.items() if k in fields or k == "_key"} for d in found]
+        return found
+
+    def _kv_data(self, name, rest, method, params, body, **_):
+        s = self.standin
+        with s.lock:
+            docs = self._collection(name)
+            if not rest or rest == [""]:
+                if method == "GET":
+                    return 200, "application/json", json.dumps(self._query(docs, params))
+                if method == "POST":
+                    doc = self._read_json(body)
+                    if not isinstance(doc, dict):
+                        raise HTTPFailure(400, "Document must be a JSON object")
+                    key = str(doc.get("_key") or self._new_key())
+                    if key in docs:
+                        raise HTTPFailure(409, f"A document with _key {key} already exists")
+                    docs[key] = {**doc, "_key": key, "_user": "nobody"}
+                    return 201, "application/json", json.dumps({"_key": key})
+                if method == "DELETE":
+                    if params.get("query"):
+                        for doc in self._query(docs, {"query": params["query"]}):
+                            docs.pop(doc["_key"], None)
+                    else:
+                        docs.clear()
+                    return 200, "application/json", ""
+            if rest == ["batch_save"] and method == "POST":
+                batch = self._read_json(body)
+                if not isinstance(batch, list) or not all(isinstance(d, dict) for d in batch):
+                    raise HTTPFailure(400, "batch_save takes a JSON array of objects")
+                limit = self._limit("max_documents_per_batch_save")
+                if len(batch) > limit:
+                    raise HTTPFailure(400, f"Request exceeds API limits - see limits.conf for details. "
+                                           f"(Too many documents for a single batch save, limit is {limit})")
+                keys = []
+                for doc in batch:
+                    key = str(doc.get("_key") or self._new_key())
+                    docs[key] = {**doc, "_key": key, "_user": "nobody"}
+                    keys.append(key)
+                return 200, "application/json", json.dumps(keys)
+            if rest == ["batch_find"] and method == "POST":
+                queries = self._read_json(body)
+                results = []
+                for q in queries:
+                    q = dict(q)
+                    if isinstance(q.get("query"), dict):
+                        q["query"] = json.dumps(q["query"])
+                    results.append(self._query(docs, q))
+                return 200, "application/json", json.dumps(results)
+            if len(rest) == 1:
+                key = rest[0]
+                if method == "GET":
+                    if key not in docs:
+                        raise HTTPFailure(404, f"Could not find object id={key}")
+                    return 200, "application/json", json.dumps(docs[key])
+                if method == "POST":
+                    doc = self._read_json(body)
+                    docs[key] = {**doc, "_key": key, "_user": "nobody"}
+                    return 200, "application/json", json.dumps({"_key": key})
+                if method == "DELETE":
+                    if docs.pop(key, None) is None:
+                        raise HTTPFailure(404, f"Could not find object id={key}")
+                    return 200, "application/json", ""
+        raise HTTPFailure(404, "Not found")
+
+    def _kv_config(self, rest, method, params, output_mode, base, ns, app, owner, **_):
+        s = self.standin
+        with s.lock:
+            if method == "POST" and not rest:
+                name = params.get("name")
+                if not name:
+                    raise HTTPFailure(400, "A name is required")
+                if name in s.collections:
+                    raise HTTPFailure(409, f"An object with name={name} already exists")
+                s.collections[name] = {k: v for k, v in params.items() if k != "name"}
+                s.kv[name] = {}
+                entities = [self._collection_entity(name, ns, owner, app)]
+                return (201,) + render(entities, ns + "/storage/collections/config", base, output_mode, "collections")
+            if method == "GET":
+                names = [rest[0]] if rest else sorted(s.collections)
+                if rest and rest[0] not in s.collections:
+                    raise HTTPFailure(404, f"Could not find object id={rest[0]}")
+                entities = [self._collection_entity(n, ns, owner, app) for n in names]
+                return (200,) + render(entities, ns + "/storage/collections/config", base, output_mode, "collections")
+            if method == "DELETE" and rest:
+                s.collections.pop(rest[0], None)
+                s.kv.pop(rest[0], None)
+                return 200, "text/xml", "<response/>"
+        raise HTTPFailure(404, "Not found")
+
+    def _collection_entity(self, name, ns, owner, app):
+        return _Entity(name, dict(self.standin.collections[name]), owner=owner, app=app,
+                       path=f"{ns}/storage/collections/config/{quote(name, safe='')}")
+
+    # ------------------------------------------------------------------------------------------ passwords
+    def _password_entity(self, name, ns, owner, app):
+        record = self.standin.passwords[name]
+        content = {"realm": record["realm"], "username": record["username"],
+                   "clear_password": record["clear_password"], "password": "********", "encr_password": "$7$stand-in"}
+        return _Entity(name, content, owner=owner, app=app, path=f"{ns}/storage/passwords/{quote(name, safe='')}")
+
+    def _passwords(self, rest, method, params, output_mode, base, ns, owner, app, **_):
+        s = self.standin
+        path = ns + "/storage/passwords"
+        with s.lock:
+            if not rest:
+                if method == "GET":
+                    entities = [self._password_entity(n, ns, owner, app) for n in sorted(s.passwords)]
+                    return (200,) + render(entities, path, base, output_mode, "passwords")
+                if method == "POST":
+                    username, password = params.get("name"), params.get("password")
+                    if not username or password is None:
+                        raise HTTPFailure(400, "Missing argument: name and password are required")
+                    realm = params.get("realm", "")
+                    name = f"{realm}:{username}:"
+                    if name in s.passwords:
+                        raise HTTPFailure(409, f"An object with name={name} already exists")
+                    s.passwords[name] = {"realm": realm, "username": username, "clear_password": password}
+                    return (201,) + render([self._password_entity(name, ns, owner, app)], path, base, output_mode,
+                                           "passwords")
+            else:
+                name = rest[0]
+                if name not in s.passwords:
+                    raise HTTPFailure(404, f"Could not find object id={name}")
+                if method == "GET":
+                    return (200,) + render([self._password_entity(name, ns, owner, app)], path, base, output_mode,
+                                           "passwords")
+                if method == "POST":
+                    if "password" not in params:
+                        raise HTTPFailure(400, "Missing argument: password")
+                    s.passwords[name]["clear_password"] = params["password"]
+                    return (200,) + render([self._password_entity(name, ns, owner, app)], path, base, output_mode,
+                                           "passwords")
+                if method == "DELETE":
+                    del s.passwords[name]
+                    return (200,) + render([], path, base, output_mode, "passwords")
+        raise HTTPFailure(405, "Method not allowed")
+
+    # ------------------------------------------------------------------------------------------ configs
+    def _stanza_entity(self, conf, stanza, ns, owner, app):
+        values = dict(self.standin.confs.get(conf, {}).get("default", {}))
+        values.update(self.standin.confs[conf][stanza])
+        return _Entity(stanza, values, owner=owner, app=app,
+                       path=f"{ns}/configs/conf-{quote(conf, safe='')}/{quote(stanza, safe='')}")
+
+    def _configs(self, conf, rest, method, params, output_mode, base, ns, owner, app, **_):
+        s = self.standin
+        path = f"{ns}/configs/conf-{conf}"
+        with s.lock:
+            stanzas = s.confs.get(conf, {})
+            if not rest:
+                if method == "GET":
+                    entities = [self._stanza_entity(conf, n, ns, owner, app) for n in stanzas]
+                    return (200,) + render(entities, path, base, output_mode, f"conf-{conf}")
+                if method == "POST":
+                    name = params.get("name")
+                    if not name:
+                        raise HTTPFailure(400, "A name is required")
+                    if name in stanzas:
+                        raise HTTPFailure(409, f"An object with name={name} already exists")
+                    s.confs.setdefault(conf, {})[name] = {k: v for k, v in params.items()
+                                                          if k not in ("name", "output_mode")}
+                    return (201,) + render([self._stanza_entity(conf, name, ns, owner, app)], path, base,
+                                           output_mode, f"conf-{conf}")
+            else:
+                name = rest[0]
+                if name not in stanzas:
+                    raise HTTPFailure(404, f"Could not find object id={name}")
+                if method == "GET":
+                    return (200,) + render([self._stanza_entity(conf, name, ns, owner, app)], path, base,
+                                           output_mode, f"conf-{conf}")
+                if method == "POST":
+                    stanzas[name].update({k: v for k, v in params.items() if k != "output_mode"})
+                    return (200,) + render([self._stanza_entity(conf, name, ns, owner, app)], path, base,
+                                           output_mode, f"conf-{conf}")
+                if method == "DELETE":
+                    del stanzas[name]
+                    return (200,) + render([], path, base, output_mode, f"conf-{conf}")
+        raise HTTPFailure(405, "Method not allowed")
+
+    def _properties(self, conf, rest, method, params, output_mode, base, ns, owner, app, **_):
+        s = self.standin
+        with s.lock:
+            if conf not in s.confs:
+                raise HTTPFailure(404, f"Could not find object id={conf}")
+            if not rest:
+                entities = [_Entity(n, {}, owner=owner, app=app, path=f"{ns}/properties/{conf}/{quote(n, safe='')}")
+                            for n in s.confs[conf]]
+                return (200,) + render(entities, f"{ns}/properties/{conf}", base, output_mode, conf)
+            stanza = s.confs[conf].get(rest[0])
+            if stanza is None:
+                raise HTTPFailure(404, f"Could not find object id={rest[0]}")
+            if len(rest) == 2:
+                if rest[1] not in stanza:
+                    raise HTTPFailure(404, f"Could not find object id={rest[1]}")
+                return 200, "text/plain", stanza[rest[1]]
+            if method == "POST":
+                stanza.update(params)
+            entities = [_Entity(k, {"value": v}, owner=owner, app=app,
+                                path=f"{ns}/properties/{conf}/{quote(rest[0], safe='')}/{quote(k, safe='')}")
+                        for k, v in stanza.items()]
+            return (200,) + render(entities, f"{ns}/properties/{conf}/{rest[0]}", base, output_mode, rest[0])
+
+    # ------------------------------------------------------------------------------------------ apps
+    def _apps(self, name, rest, method, params, output_mode, base, **_):
+        s = self.standin
+        if name != s.app:
+            raise HTTPFailure(404, f"Could not find object id={name}")
+        with s.lock:
+            if rest == ["_reload"]:
+                s.app_state["reloads"] += 1
+            elif method == "POST" and "configured" in params:
+                s.app_state["configured"] = "1" if params["configured"] in ("1", "true") else "0"
+                s.confs.setdefault("app", {}).setdefault("install", {})["is_configured"] = s.app_state["configured"]
+            entity = _Entity(name, {"configured": s.app_state["configured"], "label": "Sekoia.io Intelligence Center",
+                                    "version": s.confs.get("app", {}).get("launcher", {}).get("version", "")},
+                             app=name, path=f"/servicesNS/nobody/system/apps/local/{name}")
+        return (200,) + render([entity], "/services/apps/local", base, output_mode, "localapps")
