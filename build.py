@@ -136,11 +136,12 @@ def vendored_wheels():
 
 def unpack_wheel(wheel, lib_dir):
     """Install a pure-Python wheel by unpacking it (what pip does for purelib wheels), minus parts the app
-    never uses: splunklib.ai pulls in an LLM stack and uses syntax newer than Python 3.9."""
+    never uses: splunklib.ai pulls in an LLM stack and uses syntax newer than Python 3.9; packages' own tests."""
     with zipfile.ZipFile(wheel) as archive:
         for member in archive.namelist():
-            top = member.split("/", 1)[0]
-            if member.startswith("splunklib/ai/") or top.endswith(".data"):
+            parts = member.split("/")
+            if member.startswith("splunklib/ai/") or parts[0].endswith(".data") or \
+                    any(p in ("test", "tests") for p in parts[1:-1]):
                 continue
             archive.extract(member, lib_dir)
 

@@ -307,6 +307,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", ctype_out)
         self.send_header("Content-Length", str(len(data)))
+        # splunkd closes the connection unless the client asks to keep it alive; splunklib relies on it
+        # (it closes its side as soon as the headers are read, unless the answer says keep-alive).
+        keep_alive = "keep-alive" in self.headers.get("Connection", "").lower()
+        self.send_header("Connection", "Keep-Alive" if keep_alive else "Close")
+        self.close_connection = not keep_alive
         self.end_headers()
         self.wfile.write(data)
 

@@ -1,0 +1,109 @@
+"""The splunkd stand-in answers splunklib, unchanged, the way splunkd's REST API does."""
+import json
+
+import pytest
+from splunklib import binding, client
+
+from tests.conftest import SESSION_KEY
+
+
+def service_for(splunkd, token=SESSION_KEY):
+    return client.Service(scheme="http", host="127.0.0.1", port=splunkd.port, token=token, owner="nobody",
+                          app="sekoia_ic")
+
+
+def test_requires_a_session_key(splunkd):
+    with pytest.raises(binding.HTTPError) as caught:
+        service_for(splunkd, token="wrong").confs["sekoia_ic"]
+    assert caught.value.status == 401
+
+
+def test_login_gives_a_usable_session_key(splunkd):
+    service = client.connect(scheme="http", host="127.0.0.1", port=splunkd.port, username="admin",
+                             password="changeme", app="sekoia_ic", owner="nobody")
+    assert service.confs["sekoia_ic"]["settings"].content["region"] == "FRA1"
+
+
+def test_storage_passwords(splunkd):
+    service = service_for(splunkd)
+    created = service.storage_passwords.create("s3cret", "api_key", "sekoia_ic")
+    assert created.name == "sekoia_ic:api_key:"
+    with pytest.raises(binding.HTTPError) as caught:
+        service.storage_passwords.create("again", "api_key", "sekoia_ic")
+    assert caught.value.status == 409
+    entity = service.storage_passwords["sekoia_ic:api_key:"]
+    assert entity.clear_password == "s3cret"
+    entity.update(password="n3w")
+    assert service.storage_passwords["sekoia_ic:api_key:"].clear_password == "n3w"
+    assert [p.name for p in service.storage_passwords.list()] == ["sekoia_ic:api_key:"]
+    service.storage_passwords.delete("api_key", "sekoia_ic")
+    assert "sekoia_ic:api_key:" not in service.storage_passwords
+
+
+def test_configs_from_the_app_and_writes(splunkd):
+    service = service_for(splunkd)
+    settings = service.confs["sekoia_ic"]["settings"]
+    assert settings.content["verify_ssl"] == "true"
+    settings.update(region="USA1")
+    assert service.confs["sekoia_ic"]["settings"].content["region"] == "USA1"
+    assert splunkd.confs["sekoia_ic"]["settings"]["region"] == "USA1"
+    assert service.confs["limits"]["kvstore"]["max_documents_per_batch_save"] == "1000"
+    with pytest.raises(KeyError):
+        service.confs["no_such_conf"]
+
+
+def test_kvstore_crud_and_queries(splunkd):
+    service = service_for(splunkd)
+    service.kvstore.create("scratch", fields={"n": "number"})
+    data = service.kvstore["scratch"].data
+    keys = data.batch_save(*[{"_key": f"k{i}", "n": i, "tag": "even" if i % 2 == 0 else "odd"} for i in range(10)])
+    assert keys == [f"k{i}" for i in range(10)]
+    data.batch_save({"_key": "k0", "n": 100, "tag": "even"})  # upsert by _key
+    assert data.query_by_id("k0")["n"] == 100
+    assert len(data.query()) == 10
+    assert sorted(d["_key"] for d in data.query(query={"_key": {"$in": ["k1", "k2", "zz"]}})) == ["k1", "k2"]
+    assert [d["n"] for d in data.query(query={"n": {"$gt": 3, "$lt": 6}}, sort="n")] == [4, 5]
+    assert [d["n"] for d in data.query(query={"$or": [{"n": 1}, {"n": 2}]}, sort="n:-1")] == [2, 1]
+    assert [d["n"] for d in data.query(sort="n", limit=2, skip=1)] == [2, 3]
+    assert set(data.query(query={"_key": "k1"}, fields="n")[0]) == {"_key", "n"}
+    inserted = data.insert({"n": 7})
+    assert inserted["_key"] in {d["_key"] for d in data.query(query={"n": 7})}
+    data.update("k1", json.dumps({"n": 11}))
+    assert data.query_by_id("k1")["n"] == 11
+    data.delete(query=json.dumps({"tag": "odd"}))
+    assert {d["_key"] for d in data.query()} == {"k0", "k1", "k2", "k4", "k6", "k8", inserted["_key"]}  # k1 lost its tag
+    data.delete_by_id("k0")
+    assert len(data.query()) == 6
+    data.delete()
+    assert data.query() == []
+
+
+def test_kvstore_limits(splunkd):
+    service = service_for(splunkd)
+    service.kvstore.create("scratch")
+    data = service.kvstore["scratch"].data
+    with pytest.raises(binding.HTTPError) as caught:
+        data.batch_save(*[{"_key": str(i)} for i in range(1001)])
+    assert caught.value.status == 400 and "limit is 1000" in str(caught.value)
+    splunkd.set_conf("limits", "kvstore", max_rows_per_query=5)
+    data.batch_save(*[{"_key": str(i)} for i in range(8)])
+    assert len(data.query()) == 5
+
+
+def test_unknown_collection_is_404(splunkd):
+    service = service_for(splunkd)
+    with pytest.raises(KeyError):
+        service.kvstore["nope"]
+    with pytest.raises(binding.HTTPError) as caught:
+        service.get("storage/collections/data/nope", owner="nobody", app="sekoia_ic")
+    assert caught.value.status == 404
+
+
+def test_server_info_and_injected_failures(splunkd):
+    service = service_for(splunkd)
+    assert "kv_store" in service.info["server_roles"]
+    splunkd.inject_failure(r"/server/info", status=503, message="splunkd is restarting")
+    with pytest.raises(binding.HTTPError) as caught:
+        service.get("/services/server/info")
+    assert caught.value.status == 503
+    assert service.info["version"] == "9.3.0"
