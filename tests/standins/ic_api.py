@@ -88,6 +88,11 @@ class ICStandIn:
             self.faults.append({"kind": "status", "status": status, "retry_after": retry_after,
                                 "pattern": re.compile(path), "body": body})
 
+    def allow(self, times=1, path=r"."):
+        """Let the next matching requests through untouched (to aim a later fault at, say, the second page)."""
+        for _ in range(times):
+            self.faults.append({"kind": "none", "pattern": re.compile(path)})
+
     def truncate(self, times=1, path=r"."):
         for _ in range(times):
             self.faults.append({"kind": "truncate", "pattern": re.compile(path)})

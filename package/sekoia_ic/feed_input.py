@@ -1,0 +1,105 @@
+"""The `sekoia_ic_feed` modular input (splunklib.modularinput): scheme, argument validation, and runs.
+
+Splunk starts bin/sekoia_ic_feed.py with `--scheme`, `--validate-arguments` (XML on stdin) or with no argument
+and the <input> XML (server_uri, session_key, stanza params) on stdin. A run syncs each stanza's feed into the
+KV store; it writes no events.
+"""
+import logging
+import sys
+
+from splunklib.modularinput import Argument, Scheme, Script
+
+from . import logs
+from .client import DEFAULT_FEED_ID, MAX_PAGE_SIZE
+from .errors import ConfigurationError, SekoiaError
+from .feed_sync import CHECKPOINTS_COLLECTION, INDICATORS_COLLECTION, FeedInput, FeedSync, SyncFailed, \
+    is_fetching_member
+from .kvstore import KVCollection
+from .settings import app_service, make_client, read_settings
+
+LOG_NAME = "sekoia_ic_feed"
+log = logging.getLogger(LOG_NAME)
+
+
+class FeedScript(Script):
+    def get_scheme(self):
+        scheme = Scheme("Sekoia.io Intelligence Center feed")
+        scheme.description = ("Keeps the sekoia_ic_indicators KV store lookup in sync with a Sekoia.io "
+                              "Intelligence Center feed.")
+        scheme.use_external_validation = True
+        scheme.use_single_instance = False
+        scheme.add_argument(Argument("feed_id", title="Feed ID", data_type=Argument.data_type_string,
+                                     description=f"The IC feed's UUID (default {DEFAULT_FEED_ID}).",
+                                     required_on_create=False))
+        scheme.add_argument(Argument("types", title="Object types", data_type=Argument.data_type_string,
+                                     description="Comma list of STIX object types to ask for (default indicator).",
+                                     required_on_create=False))
+        scheme.add_argument(Argument("page_size", title="Page size", data_type=Argument.data_type_number,
+                                     description=f"Objects per request, 1 to {MAX_PAGE_SIZE} "
+                                                 f"(default {MAX_PAGE_SIZE}).",
+                                     required_on_create=False))
+        return scheme
+
+    def validate_input(self, definition):
+        # ValueError's message is shown to the admin in Splunk Web.
+        FeedInput.from_params(definition.metadata.get("name", ""), definition.parameters)
+
+    def stream_events(self, inputs, ew):
+        service = app_service(inputs.metadata["server_uri"], inputs.metadata["session_key"])
+        logs.setup(LOG_NAME)
+        failures = 0
+        try:
+            settings = read_settings(service)
+            logs.set_level(settings.log_level)
+            if not is_fetching_member(service):
+                log.info("this search head cluster member is not the captain: the captain syncs the feed")
+                return
+            for name, params in inputs.inputs.items():
+                failures += not self.sync_one(service, settings, name, params)
+        except ConfigurationError as exc:
+            log.error("not configured: %s", exc)
+            failures += 1
+        except Exception as exc:  # noqa: BLE001 - splunkd unreachable etc.: one clear line, no traceback
+            log.error("cannot start the feed sync: %s: %s", type(exc).__name__, exc)
+            failures += 1
+        if failures:
+            sys.exit(1)
+
+    def sync_one(self, service, settings, name, params):
+        try:
+            feed_input = FeedInput.from_params(name, params)
+        except ValueError as exc:
+            log.error("input %s is misconfigured: %s", name, exc)
+            return False
+        try:
+            client = make_client(service, settings)
+        except SekoiaError as exc:
+            log.error("input %s: %s", name, exc)
+            record_error(service, feed_input, str(exc))
+            return False
+        with client:
+            logs.SECRETS.secrets.add(client._session.headers["Authorization"].split(" ", 1)[1])
+            sync = FeedSync(client, KVCollection(service, INDICATORS_COLLECTION),
+                            KVCollection(service, CHECKPOINTS_COLLECTION), feed_input)
+            try:
+                sync.run()
+            except SyncFailed:
+                return False
+        return True
+
+
+def record_error(service, feed_input, message):
+    """Put a configuration error where the health dashboard shows it, keeping the stored cursor."""
+    import time
+    try:
+        checkpoints = KVCollection(service, CHECKPOINTS_COLLECTION)
+        checkpoint = checkpoints.get(feed_input.checkpoint_key) or {"_key": feed_input.checkpoint_key}
+        checkpoint.update(input=feed_input.name, feed_id=feed_input.feed_id, status="error", last_error=message,
+                          last_error_time=time.time())
+        checkpoints.save([checkpoint])
+    except Exception as exc:  # noqa: BLE001
+        log.error("could not record the error in %s: %s", CHECKPOINTS_COLLECTION, type(exc).__name__)
+
+
+def main(argv):
+    return FeedScript().run(argv)

@@ -1,0 +1,76 @@
+"""KV store access through splunklib, within splunkd's limits (DESIGN.md, "KV store")."""
+import json
+import logging
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BATCH_SAVE = 1000
+DEFAULT_MAX_ROWS_PER_QUERY = 50000
+# $in lists travel in the URL of a GET/DELETE: keep them well under URL length limits.
+IN_CHUNK = 200
+
+
+def kvstore_limit(service, key, default):
+    """A limits.conf [kvstore] value as splunkd has it now, or the default when it cannot be read."""
+    try:
+        return max(1, int(service.confs["limits"]["kvstore"].content.get(key) or default))
+    except Exception as exc:  # noqa: BLE001 - any failure means "unknown": use Splunk's default
+        log.debug("limits.conf [kvstore] %s unreadable (%s); using %s", key, type(exc).__name__, default)
+        return default
+
+
+def chunks(items, size):
+    items = list(items)
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+class KVCollection:
+    """One KV store collection of the app (namespace nobody/<app> of the service)."""
+
+    def __init__(self, service, name):
+        self.name = name
+        self.data = service.kvstore[name].data
+        self.max_batch = kvstore_limit(service, "max_documents_per_batch_save", DEFAULT_MAX_BATCH_SAVE)
+        self.max_rows = kvstore_limit(service, "max_rows_per_query", DEFAULT_MAX_ROWS_PER_QUERY)
+
+    def save(self, documents):
+        """Upsert by _key, in batches the server accepts. Returns how many were written."""
+        written = 0
+        for batch in chunks(documents, self.max_batch):
+            self.data.batch_save(*batch)
+            written += len(batch)
+        return written
+
+    def find(self, query=None, fields=None):
+        """Every document matching the query, paged by _key so that max_rows_per_query never truncates."""
+        page_size = min(self.max_rows, 10000)
+        skip = 0
+        while True:
+            options = {"sort": "_key", "limit": page_size, "skip": skip}
+            if query:
+                options["query"] = json.dumps(query)
+            if fields:
+                options["fields"] = ",".join(fields)
+            page = self.data.query(**options)
+            yield from page
+            if len(page) < page_size:
+                return
+            skip += len(page)
+
+    def find_in(self, field, values, fields=None):
+        for part in chunks(sorted(set(values)), IN_CHUNK):
+            yield from self.find({field: {"$in": part}}, fields=fields)
+
+    def delete_where(self, query):
+        if not query:
+            raise ValueError("refusing to delete with an empty query: that would delete every row")
+        self.data.delete(query=json.dumps(query))
+
+    def delete_in(self, field, values):
+        for part in chunks(sorted(set(values)), IN_CHUNK):
+            self.delete_where({field: {"$in": part}})
+
+    def get(self, key):
+        rows = self.data.query(query=json.dumps({"_key": key}))
+        return rows[0] if rows else None

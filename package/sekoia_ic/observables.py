@@ -1,0 +1,96 @@
+"""Observable types and values: how the app normalises them (DESIGN.md, "KV store") and how it recognises the
+type of a bare value in an event. The feed and the search command use the same rules, so that a value from an
+event finds the row written from the feed."""
+import ipaddress
+import re
+from urllib.parse import urlsplit
+
+TYPES = ("ipv4-addr", "ipv6-addr", "domain-name", "url", "email-addr", "file", "filename")
+HASH_TYPES_BY_LENGTH = {32: "md5", 40: "sha1", 64: "sha256", 128: "sha512"}
+# STIX hash names (file:hashes.<name>) -> the hash_type column.
+STIX_HASH_NAMES = {"MD5": "md5", "SHA-1": "sha1", "SHA1": "sha1", "SHA-256": "sha256", "SHA256": "sha256",
+                   "SHA-512": "sha512", "SHA512": "sha512"}
+MAX_VALUE_LENGTH = 4096
+
+_HEX = re.compile(r"^[0-9a-fA-F]+$")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)+[a-z0-9-]{2,63}$")
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+
+
+class InvalidObservable(ValueError):
+    """The value cannot be an observable of that type."""
+
+
+def normalise(obs_type, value, hash_type=""):
+    """(value, hash_type, is_range) in the form stored in the lookup, or raise InvalidObservable."""
+    text = (value or "").strip()
+    if not text:
+        raise InvalidObservable("empty value")
+    if len(text) > MAX_VALUE_LENGTH:
+        raise InvalidObservable(f"value longer than {MAX_VALUE_LENGTH} characters")
+    if obs_type in ("ipv4-addr", "ipv6-addr"):
+        return _normalise_ip(obs_type, text)
+    if obs_type == "domain-name":
+        domain = text.rstrip(".").lower()
+        if not _DOMAIN.match(domain):
+            raise InvalidObservable(f"not a domain name: {text!r}")
+        return domain, "", False
+    if obs_type == "file":
+        digest = text.lower()
+        expected = HASH_TYPES_BY_LENGTH.get(len(digest))
+        if not _HEX.match(digest) or expected is None or (hash_type and hash_type != expected):
+            raise InvalidObservable(f"not a {hash_type or 'MD5/SHA-1/SHA-256/SHA-512'} hash: {text!r}")
+        return digest, expected, False
+    if obs_type == "email-addr":
+        email = text.lower()
+        if not _EMAIL.match(email):
+            raise InvalidObservable(f"not an email address: {text!r}")
+        return email, "", False
+    if obs_type in ("url", "filename"):
+        return text, "", False
+    raise InvalidObservable(f"unknown observable type {obs_type!r}")
+
+
+def _normalise_ip(obs_type, text):
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise InvalidObservable(f"not an IP address or CIDR: {text!r}") from None
+    actual = "ipv4-addr" if network.version == 4 else "ipv6-addr"
+    if actual != obs_type:
+        raise InvalidObservable(f"{text!r} is an {actual}, not an {obs_type}")
+    if network.num_addresses == 1:  # a /32 or /128 is one address
+        return str(network.network_address), "", False
+    return str(network), "", True
+
+
+def detect_type(value):
+    """The observable type of a bare value from an event, or None. Order matters: an IP before a domain,
+    a URL (has a scheme) before an email or a domain, a hash (hex of a known length) before a filename."""
+    text = (value or "").strip()
+    if not text or len(text) > MAX_VALUE_LENGTH:
+        return None
+    try:
+        address = ipaddress.ip_address(text)
+        return "ipv4-addr" if address.version == 4 else "ipv6-addr"
+    except ValueError:
+        pass
+    if len(text) in HASH_TYPES_BY_LENGTH and _HEX.match(text):
+        return "file"
+    if "://" in text:
+        parts = urlsplit(text)
+        return "url" if parts.scheme and parts.netloc else None
+    if _EMAIL.match(text):
+        return "email-addr"
+    if _DOMAIN.match(text.rstrip(".").lower()):
+        return "domain-name"
+    return None
+
+
+def is_public_ip(value):
+    """False for private, loopback, link-local, multicast, reserved and unspecified addresses: those are never
+    sent to the API (they identify nothing outside the customer's network and would leak its layout)."""
+    try:
+        return ipaddress.ip_address(value).is_global
+    except ValueError:
+        return False

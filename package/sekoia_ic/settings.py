@@ -1,0 +1,105 @@
+"""The app's settings (sekoia_ic.conf [settings]) and API key (storage/passwords), read through splunklib
+with the session key Splunk hands to the script (DESIGN.md, "Settings")."""
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from splunklib import client
+
+from . import APP_NAME
+from .client import ICClient
+from .errors import ConfigurationError
+from .regions import DEFAULT_REGION, REGIONS, check_http_url
+
+PASSWORD_REALM = APP_NAME
+PASSWORD_USER = "api_key"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+TRUE = ("1", "true", "yes", "on", "t", "y")
+FALSE = ("0", "false", "no", "off", "f", "n")
+
+
+def parse_bool(value, name, default):
+    if value in (None, ""):
+        return default
+    text = str(value).strip().lower()
+    if text in TRUE:
+        return True
+    if text in FALSE:
+        return False
+    raise ConfigurationError(f"sekoia_ic.conf [settings] {name} = {value!r} is not a boolean (true or false)")
+
+
+@dataclass(frozen=True)
+class Settings:
+    region: str = DEFAULT_REGION
+    base_url: str = ""
+    proxy_url: str = ""
+    verify_ssl: bool = True
+    ca_bundle: str = ""
+    timeout: float = 30.0
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_conf(cls, values):
+        """Validated settings from the stanza's key/values; ConfigurationError names the bad key."""
+        def text(key):
+            return str(values.get(key) or "").strip()
+
+        region = (text("region") or DEFAULT_REGION).upper()
+        if region not in REGIONS:
+            raise ConfigurationError(f"sekoia_ic.conf [settings] region = {text('region')!r} is unknown: "
+                                     f"use one of {', '.join(REGIONS)}")
+        try:
+            base_url = check_http_url(text("base_url"), "base_url") if text("base_url") else ""
+            proxy_url = check_http_url(text("proxy_url"), "proxy_url") if text("proxy_url") else ""
+        except ValueError as exc:
+            raise ConfigurationError(f"sekoia_ic.conf [settings] {exc}") from None
+        try:
+            timeout = float(text("timeout") or 30)
+        except ValueError:
+            timeout = -1
+        if not 0 < timeout <= 600:
+            raise ConfigurationError(f"sekoia_ic.conf [settings] timeout = {text('timeout')!r} must be a number "
+                                     "of seconds between 0 and 600")
+        log_level = (text("log_level") or "INFO").upper()
+        if log_level not in LOG_LEVELS:
+            raise ConfigurationError(f"sekoia_ic.conf [settings] log_level = {text('log_level')!r}: "
+                                     f"use one of {', '.join(LOG_LEVELS)}")
+        return cls(region=region, base_url=base_url, proxy_url=proxy_url,
+                   verify_ssl=parse_bool(values.get("verify_ssl"), "verify_ssl", True),
+                   ca_bundle=text("ca_bundle"), timeout=timeout, log_level=log_level)
+
+
+def app_service(splunkd_uri, session_key):
+    """A splunklib Service in the app's namespace (nobody/sekoia_ic), where its conf, key and KV store live."""
+    parts = urlsplit(splunkd_uri)
+    return client.Service(scheme=parts.scheme or "https", host=parts.hostname, port=parts.port or 8089,
+                          token=session_key, owner="nobody", app=APP_NAME, autologin=False)
+
+
+def read_settings(service):
+    try:
+        content = service.confs[APP_NAME]["settings"].content
+    except KeyError:
+        content = {}
+    return Settings.from_conf(dict(content))
+
+
+def read_api_key(service):
+    """The API key from storage/passwords, or ConfigurationError pointing to the setup page."""
+    try:
+        entity = service.storage_passwords[f"{PASSWORD_REALM}:{PASSWORD_USER}:"]
+        key = entity.clear_password
+    except KeyError:
+        key = None
+    if not key or not str(key).strip():
+        raise ConfigurationError(
+            "No Sekoia.io API key is configured: an admin must enter one on the app's setup page "
+            "(Apps > Sekoia.io Intelligence Center > Set up).")
+    return key
+
+
+def make_client(service, settings=None, **options):
+    settings = settings or read_settings(service)
+    return ICClient(read_api_key(service), region=settings.region, base_url=settings.base_url or None,
+                    timeout=settings.timeout, proxy_url=settings.proxy_url or None, verify_ssl=settings.verify_ssl,
+                    ca_bundle=settings.ca_bundle or None, **options)

@@ -1,0 +1,58 @@
+"""Runs the real bin/sekoia_ic_feed.py the way splunkd does: XML on stdin, per the Splunk docs "Modular inputs
+basic example" / "Create modular inputs" (introspection with --scheme, --validate-arguments with <items>,
+runs with <input><configuration><stanza>)."""
+import os
+import subprocess
+import sys
+from xml.sax.saxutils import escape
+
+from tests.conftest import SESSION_KEY, STAGE_DIR
+
+SCRIPT = STAGE_DIR / "bin" / "sekoia_ic_feed.py"
+# The interpreter without the test venv's packages: the script must run on what the app vendors.
+PYTHON = getattr(sys, "_base_executable", sys.executable)
+
+
+def params_xml(params):
+    return "".join(f'<param name="{escape(k)}">{escape(str(v))}</param>' for k, v in params.items())
+
+
+def input_xml(splunkd_uri, stanzas, checkpoint_dir="/tmp", session_key=SESSION_KEY):
+    body = "".join(f'<stanza name="{escape(name)}">{params_xml(params)}</stanza>' for name, params in stanzas.items())
+    return (f"<input><server_host>sh1</server_host><server_uri>{escape(splunkd_uri)}</server_uri>"
+            f"<session_key>{escape(session_key)}</session_key><checkpoint_dir>{escape(str(checkpoint_dir))}"
+            f"</checkpoint_dir><configuration>{body}</configuration></input>")
+
+
+def validation_xml(splunkd_uri, name, params, session_key=SESSION_KEY):
+    return (f"<items><server_host>sh1</server_host><server_uri>{escape(splunkd_uri)}</server_uri>"
+            f"<session_key>{escape(session_key)}</session_key><checkpoint_dir>/tmp</checkpoint_dir>"
+            f'<item name="{escape(name)}">{params_xml(params)}</item></items>')
+
+
+def env_for(splunk_home):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env["SPLUNK_HOME"] = str(splunk_home)
+    return env
+
+
+def run_script(args, stdin, splunk_home, timeout=120):
+    return subprocess.run([PYTHON, "-s", "-E", str(SCRIPT), *args], input=stdin, capture_output=True, text=True,
+                          env=env_for(splunk_home), timeout=timeout)
+
+
+def start_script(stdin, splunk_home):
+    process = subprocess.Popen([PYTHON, "-s", "-E", str(SCRIPT)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env_for(splunk_home))
+    process.stdin.write(stdin)
+    process.stdin.close()
+    return process
+
+
+def run_input(splunkd, splunk_home, params=None, name="sekoia_ic_feed://default", timeout=120):
+    return run_script([], input_xml(splunkd.uri, {name: params or {}}), splunk_home, timeout=timeout)
+
+
+def log_text(splunk_home):
+    path = splunk_home / "var" / "log" / "splunk" / "sekoia_ic_feed.log"
+    return path.read_text() if path.exists() else ""

@@ -1,0 +1,108 @@
+"""STIX indicators -> lookup rows, against the hand-written expectations of the test data."""
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from sekoia_ic.indicators import (InvalidIndicator, UnsupportedPattern, is_live, parse_time, row_key, rows_for)
+from sekoia_ic.observables import detect_type, is_public_ip, normalise
+from tests.standins import stix_data
+
+FEED = "feed-1"
+
+
+@pytest.mark.parametrize("shape", stix_data.SHAPES, ids=lambda s: s.__name__)
+def test_every_ic_pattern_shape(shape):
+    generated = stix_data.make_indicator(shape, 7)
+    rows = rows_for(generated.indicator, FEED)
+    got = sorted((r["type"], r["value"], r["hash_type"], r["is_range"]) for r in rows)
+    want = sorted((o.type, o.value, o.hash_type, o.is_range) for o in generated.observables)
+    assert got == want
+    for row in rows:
+        assert row["_key"] == row_key(row["type"], row["value"])
+        assert row["indicator_id"] == generated.indicator["id"]
+        assert row["feed_id"] == FEED
+        assert row["tlp"] == "green"
+        assert row["kill_chain_phases"] == ["command-and-control"]
+        assert row["confidence"] == 80
+        assert isinstance(row["valid_until"], int) and row["valid_until"] > row["valid_from"]
+
+
+def test_dates_with_and_without_microseconds():
+    assert parse_time("2026-01-02T03:04:05Z") == parse_time("2026-01-02T03:04:05.000000Z") == 1767323045
+    assert parse_time("2026-01-02T03:04:05.123Z") == 1767323045
+    assert parse_time("2026-01-02T03:04:05.1234567Z") == 1767323045
+    assert parse_time(None) is None
+    with pytest.raises(InvalidIndicator):
+        parse_time("yesterday")
+
+
+def indicator(pattern, **extra):
+    base = stix_data.make_indicator(stix_data.shape_ipv4, 1).indicator
+    base = dict(base, pattern=pattern)
+    base.update(extra)
+    return base
+
+
+def test_network_traffic_ref_uses_declared_observable_type():
+    rows = rows_for(indicator("[network-traffic:dst_ref.value = '77.91.78.118']",
+                              x_ic_observable_types=["ipv4-addr"]), FEED)
+    assert [(r["type"], r["value"]) for r in rows] == [("ipv4-addr", "77.91.78.118")]
+
+
+def test_or_of_several_observable_types():
+    rows = rows_for(indicator("[ipv4-addr:value = '1.2.3.4' OR domain-name:value = 'A.example.com'] "
+                              "OR [url:value = 'http://a.example.com/x']"), FEED)
+    assert sorted((r["type"], r["value"]) for r in rows) == [
+        ("domain-name", "a.example.com"), ("ipv4-addr", "1.2.3.4"), ("url", "http://a.example.com/x")]
+
+
+def test_unsupported_and_invalid_patterns():
+    with pytest.raises(UnsupportedPattern) as caught:
+        rows_for(indicator("[windows-registry-key:key = 'HKLM\\\\Software\\\\x']"), FEED)
+    assert "windows-registry-key:key" in caught.value.kind
+    with pytest.raises(UnsupportedPattern):
+        rows_for(indicator("[file:hashes.SSDEEP = '3:abc:def']"), FEED)
+    with pytest.raises(UnsupportedPattern):
+        rows_for(indicator("alert tcp any any", pattern_type="snort"), FEED)
+    with pytest.raises(InvalidIndicator, match="does not parse"):
+        rows_for(indicator("[ipv4-addr:value = '1.2.3.4'"), FEED)
+    with pytest.raises(InvalidIndicator):
+        rows_for(indicator("[ipv4-addr:value = '1.2.3.4']", id="malware--x"), FEED)
+    with pytest.raises(InvalidIndicator):
+        rows_for({"type": "indicator"}, FEED)
+    with pytest.raises(InvalidIndicator):
+        rows_for(indicator("[ipv4-addr:value = '1.2.3.4']", confidence="high"), FEED)
+    with pytest.raises(UnsupportedPattern):  # a valid pattern whose only value is not an IP
+        rows_for(indicator("[ipv4-addr:value = 'not-an-ip']"), FEED)
+
+
+def test_is_live():
+    now = datetime.now(timezone.utc)
+    live = stix_data.make_indicator(stix_data.shape_ipv4, 1, now=now).indicator
+    assert is_live(live, now.timestamp())
+    assert not is_live(dict(live, revoked=True), now.timestamp())
+    expired = stix_data.make_indicator(stix_data.shape_ipv4, 1, now=now, created=now - timedelta(days=2),
+                                       valid_until=now - timedelta(hours=1))
+    assert not is_live(expired.indicator, now.timestamp())
+
+
+def test_normalise_and_detect():
+    assert normalise("ipv4-addr", "1.2.3.4/32") == ("1.2.3.4", "", False)
+    assert normalise("ipv4-addr", "10.0.0.0/8") == ("10.0.0.0/8", "", True)
+    assert normalise("ipv6-addr", "2001:DB8:0::1/128") == ("2001:db8::1", "", False)
+    assert normalise("domain-name", "Evil.Example.COM.") == ("evil.example.com", "", False)
+    assert normalise("file", "A" * 64) == ("a" * 64, "sha256", False)
+    with pytest.raises(ValueError):
+        normalise("file", "a" * 63)
+    with pytest.raises(ValueError):
+        normalise("file", "a" * 32, "sha1")
+    assert detect_type("8.8.8.8") == "ipv4-addr"
+    assert detect_type("2001:db8::1") == "ipv6-addr"
+    assert detect_type("d41d8cd98f00b204e9800998ecf8427e") == "file"
+    assert detect_type("https://x.example/a?b") == "url"
+    assert detect_type("bob@example.com") == "email-addr"
+    assert detect_type("buike.duckdns.org") == "domain-name"
+    assert detect_type("not a value") is None
+    assert detect_type("") is None and detect_type("x" * 5000) is None
+    assert not is_public_ip("10.1.2.3") and not is_public_ip("127.0.0.1") and not is_public_ip("fe80::1")
+    assert is_public_ip("77.91.78.118")
