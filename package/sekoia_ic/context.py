@@ -1,0 +1,100 @@
+"""IC context answers (STIX bundles) and lookup rows -> the enrichment fields of `sekoialookup`.
+
+A context answer is `{"has_more": ..., "items": [bundle, ...]}`, each bundle holding an indicator, its
+`indicates` relationships and their targets (malware, intrusion-set, ...), its source identities and its TLP
+marking-definition (DESIGN.md, "IC API facts").
+"""
+from .indicators import TLP_MARKINGS, parse_time
+
+FIELDS = ("matched", "indicator_id", "indicator_name", "threats", "kill_chain_phases", "confidence",
+          "valid_until", "sources", "tlp", "type", "error")
+
+
+def _unique(values):
+    seen, out = set(), []
+    for value in values:
+        if value not in (None, "") and value not in seen:
+            seen.add(value)
+            out.append(value)
+    return out
+
+
+def _tlp_of(marking):
+    definition = marking.get("definition") or {}
+    if marking.get("definition_type") == "tlp" and isinstance(definition, dict) and definition.get("tlp"):
+        return str(definition["tlp"]).lower()
+    name = str(marking.get("name") or "")
+    if name.upper().startswith("TLP:"):
+        return name[4:].lower()
+    return TLP_MARKINGS.get(marking.get("id"), "")
+
+
+def summarise_context(answer):
+    """The enrichment of one context answer; {"matched": False} when the IC knows nothing of the value."""
+    objects = {}
+    for bundle in (answer or {}).get("items") or []:
+        for obj in (bundle or {}).get("objects") or []:
+            if isinstance(obj, dict) and obj.get("id"):
+                objects[obj["id"]] = obj
+    indicators = [o for o in objects.values() if o.get("type") == "indicator" and o.get("revoked") is not True]
+    if not indicators:
+        return {"matched": False}
+    ids = {i["id"] for i in indicators}
+    threats = [objects[r["target_ref"]].get("name") for r in objects.values()
+               if r.get("type") == "relationship" and r.get("relationship_type") == "indicates"
+               and r.get("source_ref") in ids and r.get("target_ref") in objects]
+    sources = [objects[ref].get("name") for i in indicators for ref in (i.get("x_inthreat_sources_refs") or [])
+               if ref in objects]
+    markings = [objects[ref] if ref in objects else {"id": ref}
+                for i in indicators for ref in (i.get("object_marking_refs") or [])]
+    confidences = [i["confidence"] for i in indicators if isinstance(i.get("confidence"), int)]
+    valid_untils = [v for v in (_safe_time(i.get("valid_until")) for i in indicators) if v is not None]
+    return {
+        "matched": True,
+        "indicator_id": _unique(i["id"] for i in indicators),
+        "indicator_name": _unique(i.get("name") for i in indicators),
+        "threats": _unique(threats),
+        "kill_chain_phases": _unique(p.get("phase_name") for i in indicators
+                                     for p in (i.get("kill_chain_phases") or []) if isinstance(p, dict)),
+        "confidence": max(confidences) if confidences else None,
+        "valid_until": max(valid_untils) if valid_untils else None,
+        "sources": _unique(sources),
+        "tlp": _unique(_tlp_of(m) for m in markings),
+    }
+
+
+def summarise_row(row):
+    """The enrichment a lookup row gives on its own (no threats or sources: the feed does not carry them)."""
+    return {
+        "matched": True,
+        "indicator_id": _unique([row.get("indicator_id")]),
+        "indicator_name": _unique([row.get("indicator_name")]),
+        "threats": [],
+        "kill_chain_phases": _unique(row.get("kill_chain_phases") or []),
+        "confidence": row.get("confidence"),
+        "valid_until": row.get("valid_until"),
+        "sources": [],
+        "tlp": _unique([row.get("tlp")]),
+    }
+
+
+def merge(summaries):
+    """Several matches on one event (several fields or values) -> one set of fields, multivalue where several."""
+    matched = [s for s in summaries if s and s.get("matched")]
+    if not matched:
+        return {"matched": False}
+    merged = {"matched": True}
+    for key in ("indicator_id", "indicator_name", "threats", "kill_chain_phases", "sources", "tlp"):
+        merged[key] = _unique(v for s in matched for v in (s.get(key) or []))
+    confidences = [s["confidence"] for s in matched if s.get("confidence") is not None]
+    valid_untils = [s["valid_until"] for s in matched if s.get("valid_until") is not None]
+    merged["confidence"] = max(confidences) if confidences else None
+    merged["valid_until"] = max(valid_untils) if valid_untils else None
+    return merged
+
+
+def _safe_time(text):
+    try:
+        return parse_time(text)
+    except ValueError:
+        return None

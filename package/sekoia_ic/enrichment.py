@@ -1,0 +1,335 @@
+"""The work of `sekoialookup`, one chunk of events at a time.
+
+Per chunk: collect the distinct values of the chosen fields, match them against the local lookup in one KV
+store request (batch_find with $in), then ask the IC context API only for what is neither in the in-process
+TTL cache nor in the shared KV store cache, a few requests at a time under the client's rate limit.
+"""
+import hashlib
+import ipaddress
+import json
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from cachetools import TTLCache
+
+from . import errors
+from .context import merge, summarise_context, summarise_row
+from .observables import TYPES, InvalidObservable, detect_type, is_public_ip, normalise
+
+log = logging.getLogger(__name__)
+
+INDICATORS_COLLECTION = "sekoia_ic_indicators"
+CACHE_COLLECTION = "sekoia_ic_context_cache"
+MODES = ("local", "api", "both")
+DEFAULT_TTL = 3600
+MAX_WORKERS = 4
+CACHE_SIZE = 100_000
+
+
+@dataclass
+class Stats:
+    events: int = 0
+    distinct_values: int = 0
+    invalid_values: int = 0
+    local_matches: int = 0
+    cache_hits: int = 0
+    api_calls: int = 0
+    errors: int = 0
+
+    def line(self):
+        return (f"sekoialookup: events={self.events} distinct_values={self.distinct_values} "
+                f"local_matches={self.local_matches} cache_hits={self.cache_hits} api_calls={self.api_calls} "
+                f"errors={self.errors} invalid_values={self.invalid_values}")
+
+
+class Observable(tuple):
+    """(type, normalised value)."""
+    __slots__ = ()
+
+    @property
+    def type(self):
+        return self[0]
+
+    @property
+    def value(self):
+        return self[1]
+
+
+def to_observable(raw, wanted_type):
+    """The observable of an event value, or None when it cannot be one (empty, too long, not of the type)."""
+    text = raw.strip() if isinstance(raw, str) else str(raw)
+    obs_type = wanted_type if wanted_type != "auto" else detect_type(text)
+    if obs_type is None:
+        return None
+    try:
+        value, _, _ = normalise(obs_type, text)
+    except InvalidObservable:
+        return None
+    return Observable((obs_type, value))
+
+
+def cache_key(observable):
+    return hashlib.sha1(f"{observable.type}\x00{observable.value}".encode("utf-8")).hexdigest()
+
+
+class Enricher:
+    """Keeps its caches and stats for the life of one search process."""
+
+    def __init__(self, service, client_factory, mode="both", ttl=DEFAULT_TTL, clock=time.time, messages=None):
+        self.service = service
+        self.client_factory = client_factory
+        self.mode = mode
+        self.ttl = ttl
+        self.clock = clock
+        self.cache = TTLCache(maxsize=CACHE_SIZE, ttl=ttl, timer=time.monotonic)
+        self.stats = Stats()
+        self.messages = messages if messages is not None else []  # (level, text) for the job inspector
+        self._said = set()
+        self._client = None
+        self._api_disabled = None  # a reason once the API must not be asked again (401, 403, no key)
+        self._blocked_until = 0.0  # after a 429 that outlasted the client's patience
+        self._indicators = None
+        self._cache_collection = None
+        self._ranges = None
+        self._seen_values = set()
+
+    # ------------------------------------------------------------------------------------------ messages
+    def say(self, level, text):
+        if text not in self._said:
+            self._said.add(text)
+            self.messages.append((level, text))
+
+    # ------------------------------------------------------------------------------------------ KV store
+    def _kv(self, name):
+        return self.service.kvstore[name].data
+
+    def local_matches(self, observables):
+        """{observable: lookup row} for the observables the local lookup holds (exact values, then CIDR ranges)."""
+        if not observables:
+            return {}
+        try:
+            if self._indicators is None:
+                self._indicators = self._kv(INDICATORS_COLLECTION)
+            by_value = {o.value: o for o in observables}
+            rows = self._indicators.batch_find({"query": {"value": {"$in": sorted(by_value)}}})[0]
+            found = {}
+            for row in rows:
+                observable = by_value.get(row.get("value"))
+                if observable is not None:
+                    found[observable] = row
+            self._match_ranges(observables, found)
+            return found
+        except Exception as exc:  # noqa: BLE001 - a missing or failing lookup must not break the search
+            self.stats.errors += 1
+            self.say("warning", f"sekoialookup: the local lookup {INDICATORS_COLLECTION} could not be read "
+                                f"({type(exc).__name__}); is the feed input set up?")
+            return {}
+
+    def _match_ranges(self, observables, found):
+        ips = [o for o in observables if o.type in ("ipv4-addr", "ipv6-addr") and o not in found]
+        if not ips:
+            return
+        if self._ranges is None:
+            rows = self._indicators.batch_find({"query": {"is_range": True}})[0]
+            self._ranges = []
+            for row in rows:
+                try:
+                    self._ranges.append((ipaddress.ip_network(row["value"]), row))
+                except (KeyError, ValueError):
+                    continue
+        for observable in ips:
+            address = ipaddress.ip_address(observable.value)
+            for network, row in self._ranges:
+                if address.version == network.version and address in network:
+                    found[observable] = row
+                    break
+
+    def _shared_cache(self):
+        if self._cache_collection is None:
+            self._cache_collection = self._kv(CACHE_COLLECTION)
+        return self._cache_collection
+
+    def shared_cache_get(self, observables):
+        if not observables:
+            return {}
+        try:
+            keys = {cache_key(o): o for o in observables}
+            rows = self._shared_cache().batch_find(
+                {"query": {"_key": {"$in": sorted(keys)}, "expires": {"$gt": self.clock()}}})[0]
+            return {keys[r["_key"]]: json.loads(r["context"]) for r in rows if r.get("_key") in keys}
+        except Exception as exc:  # noqa: BLE001 - the shared cache is an optimisation only
+            self.say("warning", f"sekoialookup: the shared cache {CACHE_COLLECTION} is unavailable "
+                                f"({type(exc).__name__}); asking the API directly")
+            return {}
+
+    def shared_cache_put(self, answers):
+        if not answers:
+            return
+        expires = self.clock() + self.ttl
+        documents = [{"_key": cache_key(o), "type": o.type, "value": o.value[:1024], "found": bool(s.get("matched")),
+                      "context": json.dumps(s), "expires": expires} for o, s in answers.items()]
+        try:
+            collection = self._shared_cache()
+            for start in range(0, len(documents), 1000):
+                collection.batch_save(*documents[start:start + 1000])
+        except Exception as exc:  # noqa: BLE001
+            self.say("warning", f"sekoialookup: could not write the shared cache ({type(exc).__name__})")
+
+    # ------------------------------------------------------------------------------------------ API
+    def _api(self):
+        if self._client is None:
+            self._client = self.client_factory()
+        return self._client
+
+    def ask_api(self, observables):
+        """{observable: summary} for what the API answered; {observable: error text} for what it could not."""
+        answers, failures = {}, {}
+        if not observables:
+            return answers, failures
+        if self._api_disabled:
+            return answers, dict.fromkeys(observables, self._api_disabled)
+        try:
+            client = self._api()
+        except errors.SekoiaError as exc:
+            self._disable(str(exc))
+            return answers, dict.fromkeys(observables, self._api_disabled)
+        pending = list(observables)
+        with ThreadPoolExecutor(max_workers=MAX_WORKERS) as pool:
+            # Waves of MAX_WORKERS requests: after a 401/403/429 no further request leaves.
+            for start in range(0, len(pending), MAX_WORKERS):
+                wave = pending[start:start + MAX_WORKERS]
+                if self._api_disabled or time.monotonic() < self._blocked_until:
+                    for observable in wave:
+                        failures[observable] = self._api_disabled or "rate limited by the Sekoia.io API"
+                    continue
+                futures = [(o, pool.submit(client.indicator_context, o.type, o.value)) for o in wave]
+                for observable, future in futures:
+                    self._collect(observable, future, answers, failures)
+        self.stats.errors += len(failures)
+        return answers, failures
+
+    def _collect(self, observable, future, answers, failures):
+        try:
+            answers[observable] = summarise_context(future.result())
+            self.stats.api_calls += 1
+        except (errors.AuthenticationError, errors.PermissionDeniedError) as exc:
+            self.stats.api_calls += 1
+            self._disable(str(exc))
+            failures[observable] = self._api_disabled
+        except errors.RateLimitedError as exc:
+            self.stats.api_calls += 1
+            wait = exc.retry_after or 60
+            self._blocked_until = max(self._blocked_until, time.monotonic() + wait)
+            self.say("error", "sekoialookup: the Sekoia.io API is rate limiting this search; the values not "
+                              "looked up are marked in sekoia_error")
+            failures[observable] = "rate limited by the Sekoia.io API"
+        except errors.SekoiaError as exc:
+            self.stats.api_calls += 1
+            self.say("error", f"sekoialookup: {exc}")
+            failures[observable] = str(exc)
+        except ValueError as exc:  # a value the client refuses to send
+            failures[observable] = str(exc)
+
+    def _disable(self, reason):
+        if not self._api_disabled:
+            self._api_disabled = reason
+            self.say("error", f"sekoialookup: {reason}")
+
+    # ------------------------------------------------------------------------------------------ chunk
+    def resolve(self, observables):
+        """{observable: summary or error text (str)} for a chunk's distinct observables."""
+        results = {}
+        needs_api = []
+        local = self.local_matches(observables) if self.mode in ("local", "both") else {}
+        self.stats.local_matches += len(local)
+        for observable in observables:
+            if observable in local:
+                results[observable] = summarise_row(local[observable])
+            else:
+                results[observable] = {"matched": False}
+            if self.mode == "api" or (self.mode == "both" and observable in local):
+                if observable.type in ("ipv4-addr", "ipv6-addr") and not is_public_ip(observable.value):
+                    continue  # never sent outside: private, loopback, reserved...
+                needs_api.append(observable)
+        if not needs_api:
+            return results
+        uncached = []
+        for observable in needs_api:
+            hit = self.cache.get(observable)
+            if hit is not None:
+                self.stats.cache_hits += 1
+                results[observable] = self._combine(results[observable], hit)
+            else:
+                uncached.append(observable)
+        shared = self.shared_cache_get(uncached)
+        self.stats.cache_hits += len(shared)
+        for observable, summary in shared.items():
+            self.cache[observable] = summary
+            results[observable] = self._combine(results[observable], summary)
+        answers, failures = self.ask_api([o for o in uncached if o not in shared])
+        for observable, summary in answers.items():
+            self.cache[observable] = summary  # negative answers too: one question per value per TTL
+            results[observable] = self._combine(results[observable], summary)
+        self.shared_cache_put(answers)
+        for observable, error in failures.items():
+            results[observable] = dict(results[observable], error=error)
+        return results
+
+    @staticmethod
+    def _combine(local, api):
+        if not api.get("matched"):
+            return local
+        return merge([api, local]) if local.get("matched") else api
+
+    def enrich_chunk(self, records, fields, wanted_type, prefix):
+        """Add the prefix* fields to every record of one chunk, in place; returns the records."""
+        per_record = []
+        distinct = set()
+        for record in records:
+            self.stats.events += 1
+            observables = []
+            for name in fields:
+                raw = record.get(name)
+                for item in (raw if isinstance(raw, list) else [raw]):
+                    if item in (None, ""):
+                        continue
+                    observable = to_observable(item, wanted_type)
+                    if observable is None:
+                        self.stats.invalid_values += 1
+                        continue
+                    observables.append(observable)
+                    distinct.add(observable)
+            per_record.append(observables)
+        self.stats.distinct_values += len(distinct - self._seen_values)
+        self._seen_values |= distinct
+        results = self.resolve(sorted(distinct)) if distinct else {}
+        for record, observables in zip(records, per_record):
+            found = [results[o] for o in observables]
+            merged = merge(found)
+            error_texts = sorted({f["error"] for f in found if f.get("error")})
+            types = sorted({o.type for o in observables if results[o].get("matched")})
+            write_fields(record, prefix, merged, types, error_texts)
+        return records
+
+
+def write_fields(record, prefix, merged, types, error_texts):
+    """Every record gets every output field (empty when unknown), so that each chunk's CSV header is complete."""
+    matched = bool(merged.get("matched"))
+    record[f"{prefix}matched"] = "true" if matched else "false"
+    for key in ("indicator_id", "indicator_name", "threats", "kill_chain_phases", "sources", "tlp"):
+        values = merged.get(key) or []
+        record[f"{prefix}{key}"] = values if len(values) > 1 else (values[0] if values else "")
+    for key in ("confidence", "valid_until"):
+        value = merged.get(key)
+        record[f"{prefix}{key}"] = "" if value is None else value
+    record[f"{prefix}type"] = types if len(types) > 1 else (types[0] if types else "")
+    record[f"{prefix}error"] = "; ".join(error_texts)
+
+
+def check_type(value):
+    text = (value or "auto").strip().lower()
+    if text != "auto" and text not in TYPES:
+        return None
+    return text

@@ -1,0 +1,125 @@
+"""`sekoialookup`: a streaming search command (chunked protocol v2) that enriches events with IC context.
+
+    ... | sekoialookup field=dest_ip
+    ... | sekoialookup field=url,domain type=auto mode=both ttl=3600 prefix=sekoia_
+
+Bad input never breaks the search: the events pass, and one clear message goes to the job inspector.
+"""
+import logging
+import re
+
+from splunklib.searchcommands import Configuration, Option, StreamingCommand, validators
+
+from . import logs
+from .enrichment import DEFAULT_TTL, MODES, Enricher, check_type
+from .errors import SekoiaError
+from .settings import app_service, make_client, read_settings
+
+LOG_NAME = "sekoialookup"
+FIELD_NAME = re.compile(r"^[A-Za-z_][\w.:-]*$")
+# A search must not stall on the API: retry a 429 for at most this long, then mark values with sekoia_error.
+MAX_RETRY_AFTER = 20.0
+log = logging.getLogger(LOG_NAME)
+
+
+@Configuration(distributed=False)
+class SekoiaLookupCommand(StreamingCommand):
+    """Adds sekoia_* fields to each event from the Sekoia.io Intelligence Center."""
+
+    field = Option(doc="Field(s) holding the values to look up: field=dest_ip, repeatable or a comma list.",
+                   require=False)
+    observable_type = Option(name="type", doc="Observable type: auto (default), ipv4-addr, ipv6-addr, domain-name, url, email-addr, "
+                      "file or filename.", require=False, default="auto")
+    mode = Option(doc="local, api or both (default): local lookup only, API for every value, or API context "
+                      "for local matches.", require=False, default="both")
+    ttl = Option(doc="Seconds an API answer is reused (default 3600).", require=False, default=DEFAULT_TTL,
+                 validate=validators.Integer(minimum=0, maximum=7 * 86400))
+    prefix = Option(doc="Prefix of the added fields (default sekoia_).", require=False, default="sekoia_")
+
+    def __init__(self):
+        super().__init__()
+        self._field_values = []
+        self._enricher = None
+        self._fields = []
+        self._type = "auto"
+        self._problem = None
+
+    def _protocol_v2_option_parser(self, arg):
+        # field= may be given several times: accumulate instead of keeping the last one.
+        result = super()._protocol_v2_option_parser(arg)
+        if len(result) == 2 and result[0] == "field":
+            self._field_values.append(result[1])
+            return ["field", ",".join(self._field_values)]
+        return result
+
+    def prepare(self):
+        fields = [f.strip() for f in (self.field or "").split(",") if f.strip()]
+        fields += [f for f in (self.fieldnames or []) if f not in fields]
+        self._fields = [f for f in fields if FIELD_NAME.match(f)]
+        self._type = check_type(self.observable_type)
+        if not self._fields:
+            self._problem = ("sekoialookup: name the field(s) to look up, e.g. | sekoialookup field=dest_ip "
+                             "(events passed unchanged)")
+        elif self._type is None:
+            self._problem = (f"sekoialookup: unknown type={self.observable_type}: use auto, ipv4-addr, ipv6-addr, domain-name, "
+                             "url, email-addr, file or filename (events passed unchanged)")
+        elif (self.mode or "both").lower() not in MODES:
+            self._problem = f"sekoialookup: unknown mode={self.mode}: use local, api or both (events passed unchanged)"
+        elif not FIELD_NAME.match(self.prefix or "x"):
+            self._problem = f"sekoialookup: prefix={self.prefix} is not a usable field name prefix"
+
+    def _make_enricher(self):
+        info = self.metadata.searchinfo
+        service = app_service(info.splunkd_uri, info.session_key)
+        logs.setup(LOG_NAME)
+        try:
+            settings = read_settings(service)
+            logs.set_level(settings.log_level)
+        except SekoiaError as exc:
+            settings = None
+            self._problem_at_api = str(exc)
+
+        def client_factory():
+            if settings is None:
+                raise SekoiaError(self._problem_at_api)
+            return make_client(service, settings, max_retry_after=MAX_RETRY_AFTER, retries=2)
+
+        return Enricher(service, client_factory, mode=self.mode.lower(), ttl=int(self.ttl))
+
+    def stream(self, records):
+        if self._problem:
+            self._say_once("error", self._problem)
+            yield from records
+            return
+        if self._enricher is None:
+            self._enricher = self._make_enricher()
+        chunk = list(records)  # one whole chunk: batch the lookups over it
+        try:
+            self._enricher.enrich_chunk(chunk, self._fields, self._type, self.prefix)
+        except Exception as exc:  # noqa: BLE001 - never a traceback in the results
+            log.exception("sekoialookup failed on a chunk")
+            self._say_once("error", f"sekoialookup: internal error ({type(exc).__name__}); events passed "
+                                    "unchanged, details in sekoialookup.log")
+        self._flush_messages()
+        if getattr(self, "_finished", False):
+            self.write_info(self._enricher.stats.line())
+            log.info(self._enricher.stats.line())
+        yield from chunk
+
+    def _flush_messages(self):
+        for level, text in self._enricher.messages:
+            self._say_once(level, text)
+        self._enricher.messages.clear()
+
+    def _say_once(self, level, text):
+        said = self.__dict__.setdefault("_said", set())
+        if text in said:
+            return
+        said.add(text)
+        log.log(logging.ERROR if level == "error" else logging.WARNING, text)
+        (self.write_error if level == "error" else self.write_warning)(text)
+
+
+def main(argv):
+    from splunklib.searchcommands import dispatch
+    dispatch(SekoiaLookupCommand, argv, module_name="__main__")

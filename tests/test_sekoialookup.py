@@ -1,0 +1,177 @@
+"""The real bin/sekoialookup.py over the chunked protocol v2, against the splunkd and IC stand-ins."""
+import pytest
+
+from sekoia_ic.indicators import rows_for
+from tests.chunked import messages, run_command
+from tests.conftest import API_KEY
+from tests.standins import stix_data
+from tests.standins.ic_api import DEFAULT_FEED_ID
+
+KNOWN_IP = "77.91.0.2"  # shape_ipv4(1)
+
+
+@pytest.fixture
+def intel(configured_splunkd, ic):
+    """Indicators in the IC and synced into the local lookup; returns them by shape name."""
+    generated = {
+        "ip": stix_data.make_indicator(stix_data.shape_ipv4, 1, threats=[stix_data.make_threat(1),
+                                                                         stix_data.make_threat(2, "intrusion-set")]),
+        "domain": stix_data.make_indicator(stix_data.shape_duckdns, 2, tlp="amber"),
+        "hashes": stix_data.make_indicator(stix_data.shape_file_hashes, 3),
+        "url": stix_data.make_indicator(stix_data.shape_url, 4),
+        "range": stix_data.make_indicator(stix_data.shape_ipv4_range, 5),
+    }
+    api_only = stix_data.make_indicator(stix_data.shape_email, 6)  # in the IC, not in the local lookup
+    ic.publish_all(list(generated.values()) + [api_only])
+    for g in generated.values():
+        for row in rows_for(g.indicator, DEFAULT_FEED_ID):
+            configured_splunkd.kv["sekoia_ic_indicators"][row["_key"]] = dict(row, _user="nobody")
+    generated["api_only"] = api_only
+    return generated
+
+
+def context_calls(ic):
+    return [(r["params"]["type"], r["params"]["value"]) for r in ic.calls("/indicators/context")]
+
+
+def test_getinfo_declares_a_streaming_command_on_the_search_head(configured_splunkd, tmp_path):
+    process, getinfo, answers = run_command(configured_splunkd.uri, ["field=dest_ip"], [[{"dest_ip": "10.0.0.1"}]],
+                                            tmp_path)
+    assert getinfo[0]["type"] == "stateful"  # splunklib's word for streaming with distributed=false
+    assert answers[-1][0]["finished"] is True
+
+
+def test_both_mode_enriches_matches_and_asks_the_api_only_for_them(configured_splunkd, ic, intel, tmp_path):
+    chunks = [
+        [{"_raw": "a", "dest_ip": KNOWN_IP}, {"_raw": "b", "dest_ip": "8.8.8.8"}, {"_raw": "c", "dest_ip": "10.1.2.3"}],
+        [{"_raw": "d", "dest_ip": KNOWN_IP}, {"_raw": "e", "other": "x"}],
+        [{"_raw": "f", "dest_ip": "45.5.0.77"}],  # inside the /24 range indicator
+    ]
+    process, _, answers = run_command(configured_splunkd.uri, ["field=dest_ip"], chunks, tmp_path)
+    records = [r for _, chunk in answers for r in chunk]
+    assert [r["_raw"] for r in records] == ["a", "b", "c", "d", "e", "f"]
+    a = records[0]
+    assert a["sekoia_matched"] == "true"
+    assert a["sekoia_indicator_id"] == intel["ip"].indicator["id"]
+    assert a["sekoia_indicator_name"] == intel["ip"].indicator["name"]
+    assert sorted(a["sekoia_threats"]) == ["APT-Test-2", "TestRAT-1"]
+    assert a["sekoia_kill_chain_phases"] == "command-and-control"
+    assert a["sekoia_confidence"] == "80" and a["sekoia_tlp"] == "green" and a["sekoia_sources"] == "SEKOIA.IO"
+    assert a["sekoia_type"] == "ipv4-addr" and a["sekoia_error"] == "" and int(a["sekoia_valid_until"]) > 0
+    assert [r["sekoia_matched"] for r in records] == ["true", "false", "false", "true", "false", "true"]
+    assert records[4]["other"] == "x"
+    assert records[5]["sekoia_indicator_id"] == intel["range"].indicator["id"]
+    # Only the local matches that are public go to the API, each once (the range match too: the API knows the
+    # range, not this address, so the local row is what shows).
+    assert sorted(context_calls(ic)) == sorted([("ipv4-addr", KNOWN_IP), ("ipv4-addr", "45.5.0.77")])
+    info = [text for level, text in messages(answers) if level == "INFO"]
+    assert info == ["sekoialookup: events=6 distinct_values=4 local_matches=3 cache_hits=1 api_calls=2 errors=0 "
+                    "invalid_values=0"]
+
+
+def test_api_mode_asks_every_public_value_once(configured_splunkd, ic, intel, tmp_path):
+    email = intel["api_only"].observables[0].value
+    chunks = [[{"sender": email}, {"sender": "Nobody@Example.org"}, {"sender": "192.168.1.1"}],
+              [{"sender": email}, {"sender": "nobody@example.org"}]]
+    _, _, answers = run_command(configured_splunkd.uri, ["field=sender", "mode=api"], chunks, tmp_path)
+    records = [r for _, chunk in answers for r in chunk]
+    assert [r["sekoia_matched"] for r in records] == ["true", "false", "false", "true", "false"]
+    assert records[0]["sekoia_indicator_id"] == intel["api_only"].indicator["id"]
+    assert sorted(context_calls(ic)) == sorted([("email-addr", email), ("email-addr", "nobody@example.org")])
+
+
+def test_a_second_search_uses_the_shared_cache(configured_splunkd, ic, intel, tmp_path):
+    chunk = [[{"dest_ip": KNOWN_IP}, {"dest_ip": "1.1.1.1"}]]
+    run_command(configured_splunkd.uri, ["field=dest_ip", "mode=api"], chunk, tmp_path)
+    assert len(context_calls(ic)) == 2
+    _, _, answers = run_command(configured_splunkd.uri, ["field=dest_ip", "mode=api"], chunk, tmp_path)
+    assert len(context_calls(ic)) == 2  # positive and negative answers both reused
+    records = answers[0][1]
+    assert records[0]["sekoia_threats"] and records[1]["sekoia_matched"] == "false"
+    assert "cache_hits=2 api_calls=0" in messages(answers)[-1][1]
+
+
+def test_several_fields_auto_types_and_custom_prefix(configured_splunkd, ic, intel, tmp_path):
+    sha256 = next(o.value for o in intel["hashes"].observables if o.hash_type == "sha256")
+    url = intel["url"].observables[0].value
+    chunks = [[{"url": url, "domain": "BUIKE2.duckdns.org"},
+               {"url": "https://fine.example.org/", "domain": "", "hash": sha256.upper()}]]
+    _, _, answers = run_command(configured_splunkd.uri,
+                                ["field=url,domain", "field=hash", "prefix=ic_", "mode=local"], chunks, tmp_path)
+    first, second = answers[0][1]
+    assert first["ic_matched"] == "true"
+    assert sorted(first["ic_indicator_id"]) == sorted([intel["url"].indicator["id"], intel["domain"].indicator["id"]])
+    assert sorted(first["ic_type"]) == ["domain-name", "url"] and sorted(first["ic_tlp"]) == ["amber", "green"]
+    assert second["ic_matched"] == "true" and second["ic_type"] == "file"
+    assert second["ic_indicator_id"] == intel["hashes"].indicator["id"]
+    assert context_calls(ic) == []  # mode=local never asks the API
+
+
+def test_explicit_type(configured_splunkd, ic, intel, tmp_path):
+    _, _, answers = run_command(configured_splunkd.uri, ["field=v", "type=domain-name", "mode=local"],
+                                [[{"v": "buike2.duckdns.org"}, {"v": KNOWN_IP}]], tmp_path)
+    assert [r["sekoia_matched"] for r in answers[0][1]] == ["true", "false"]
+
+
+@pytest.mark.parametrize("args, words", [
+    ([], "name the field(s) to look up"),
+    (["field=dest_ip", "type=bogus"], "unknown type=bogus"),
+    (["field=dest_ip", "mode=sometimes"], "unknown mode=sometimes"),
+])
+def test_bad_options_let_events_pass_with_one_message(configured_splunkd, ic, intel, tmp_path, args, words):
+    chunks = [[{"_raw": "x", "dest_ip": KNOWN_IP}], [{"_raw": "y", "dest_ip": KNOWN_IP}]]
+    process, _, answers = run_command(configured_splunkd.uri, args, chunks, tmp_path)
+    records = [r for _, chunk in answers for r in chunk]
+    assert records == [{"_raw": "x", "dest_ip": KNOWN_IP}, {"_raw": "y", "dest_ip": KNOWN_IP}]
+    errors = [text for level, text in messages(answers) if level == "ERROR"]
+    assert len(errors) == 1 and words in errors[0]
+    assert b"Traceback" not in process.stdout
+
+
+def test_odd_values_pass(configured_splunkd, ic, intel, tmp_path):
+    chunks = [[{"dest": ""}, {"dest": "x" * 100_000}, {"dest": "日本語.example"}, {"dest": "😀"},
+               {"dest": "a,b;c\"d"}, {"nothing": "here"}]]
+    process, _, answers = run_command(configured_splunkd.uri, ["field=dest", "mode=api"], chunks, tmp_path)
+    records = answers[0][1]
+    assert len(records) == 6 and all(r["sekoia_matched"] == "false" for r in records)
+    assert records[2]["dest"] == "日本語.example" and records[4]["dest"] == "a,b;c\"d"
+    assert len(records[1]["dest"]) == 100_000
+    assert context_calls(ic) == []
+    assert b"Traceback" not in process.stdout
+
+
+def test_no_api_key_gives_one_error_pointing_to_setup(configured_splunkd, ic, intel, tmp_path):
+    configured_splunkd.passwords.clear()
+    chunks = [[{"dest_ip": KNOWN_IP}], [{"dest_ip": KNOWN_IP}, {"dest_ip": "8.8.4.4"}]]
+    _, _, answers = run_command(configured_splunkd.uri, ["field=dest_ip"], chunks, tmp_path)
+    errors = [text for level, text in messages(answers) if level == "ERROR"]
+    assert len(errors) == 1 and "setup page" in errors[0]
+    records = [r for _, chunk in answers for r in chunk]
+    assert records[0]["sekoia_matched"] == "true"  # the local match still shows
+    assert "No Sekoia.io API key" in records[0]["sekoia_error"]
+    assert ic.requests == []
+
+
+def test_401_gives_one_error_not_one_per_event(configured_splunkd, ic, intel, tmp_path):
+    configured_splunkd.set_password("sekoia_ic", "api_key", "revoked-key")
+    chunks = [[{"ip": f"77.92.0.{i}"} for i in range(1, 40)], [{"ip": f"77.93.0.{i}"} for i in range(1, 40)]]
+    _, _, answers = run_command(configured_splunkd.uri, ["field=ip", "mode=api"], chunks, tmp_path)
+    errors = [text for level, text in messages(answers) if level == "ERROR"]
+    assert len(errors) == 1 and "HTTP 401" in errors[0]
+    assert len(ic.requests) <= 4  # one wave of concurrent requests at most, then none
+    records = [r for _, chunk in answers for r in chunk]
+    assert all("HTTP 401" in r["sekoia_error"] for r in records)
+    assert API_KEY not in str(answers)
+
+
+def test_429_waits_within_bounds_then_marks_the_rest(configured_splunkd, ic, intel, tmp_path):
+    ic.fail(429, times=1, retry_after=1, path="/indicators/context")  # short: waited for, then answered
+    ic.fail(429, times=50, retry_after=600, path="/indicators/context")  # too long to wait inside a search
+    chunks = [[{"ip": f"77.94.0.{i}"} for i in range(1, 11)]]
+    _, _, answers = run_command(configured_splunkd.uri, ["field=ip", "mode=api"], chunks, tmp_path, timeout=60)
+    records = answers[0][1]
+    marked = [r for r in records if r["sekoia_error"] == "rate limited by the Sekoia.io API"]
+    assert len(marked) == 10
+    assert len(ic.calls("/indicators/context")) <= 6
+    errors = [text for level, text in messages(answers) if level == "ERROR"]
+    assert len(errors) == 1 and "rate limiting" in errors[0]
