@@ -38,8 +38,8 @@ def test_missing_app_conf_version_names_the_file(build_copy):
 def test_malformed_launcher_version_names_the_file(build_copy):
     conf = build_copy / "default" / "app.conf"
     text = conf.read_text()
-    head, _, tail = text.partition("[launcher]")
-    conf.write_text(head + "[launcher]" + tail.replace("version = 1.0.0", "version = 1.0"))
+    head, _, tail = text.partition("\n[launcher]")
+    conf.write_text(head + "\n[launcher]" + tail.replace("version = 1.0.0", "version = 1.0"))
     result = run_build(build_copy, "stage")
     assert result.returncode == 1
     assert f"{conf}: [launcher] version = '1.0'" in result.stderr
