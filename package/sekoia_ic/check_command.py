@@ -1,0 +1,24 @@
+"""`| sekoiacheck`: a generating command that tests the saved API key and region against the IC (the setup
+page's "Test connection" runs it; admins can run it from the search bar too)."""
+from splunklib.searchcommands import Configuration, GeneratingCommand, dispatch
+
+from . import logs
+from .connection_check import check_connection
+from .settings import app_service
+
+LOG_NAME = "sekoiacheck"
+
+
+@Configuration(distributed=False)
+class SekoiaCheckCommand(GeneratingCommand):
+    def generate(self):
+        logs.setup(LOG_NAME)
+        info = self.metadata.searchinfo
+        row = check_connection(app_service(info.splunkd_uri, info.session_key))
+        if row["status"] != "ok":
+            self.write_warning(f"sekoiacheck: {row['message']}")
+        yield row
+
+
+def main(argv):
+    dispatch(SekoiaCheckCommand, argv, module_name="__main__")
