@@ -272,8 +272,23 @@ def build():
     return spl
 
 
+def ensure_browser():
+    """The setup page is tested in Debian's Chromium and ChromeDriver: install them when they are missing."""
+    if shutil.which("chromium") and shutil.which("chromedriver"):
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        raise BuildError("the setup page tests need Debian's chromium and chromium-driver packages: "
+                         "apt-get install chromium chromium-driver")
+    log("installing chromium and chromium-driver (Debian packages) for the browser tests")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    run(["apt-get", "update", "-qq"], what="apt-get update", quiet=True, env=env)
+    run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium", "chromium-driver"],
+        what="apt-get install chromium chromium-driver", quiet=True, env=env)
+
+
 def test(pytest_args):
     stage()
+    ensure_browser()
     test_python = ensure_venv(".venv-test", REQUIREMENTS / "test.txt")
     env = dict(os.environ, SEKOIA_IC_STAGE_DIR=str(STAGE_DIR))
     result = subprocess.run([str(test_python), "-m", "pytest", *pytest_args], cwd=ROOT, env=env)

@@ -22,6 +22,9 @@ It follows the Splunk REST API Reference Manual (splunkd 9.x):
   (a search head cluster member has shc_member, the captain also shc_captain).
 - apps/local/<app> ("Apps endpoint descriptions"): POST configured=1 (is_configured) and _reload.
 - auth/login ("Access endpoint descriptions > auth/login"): returns a sessionKey.
+- search/jobs with exec_mode=oneshot ("Search endpoint descriptions > search/jobs"): only searches that start
+  with one of the app's own custom commands (commands.conf), which it runs the way splunkd does, as the app's
+  bin/ script over the chunked protocol v2; results as {"results": [...], "messages": [...]} (output_mode=json).
 """
 import copy
 import itertools
@@ -65,6 +68,8 @@ class SplunkdStandIn:
             self.load_app(Path(app_dir))
         self._server = None
         self._thread = None
+        self.app_dir = Path(app_dir) if app_dir is not None else None
+        self.scratch_dir = None  # SPLUNK_HOME and dispatch dir of commands run by search/jobs
 
     # ------------------------------------------------------------------------------------------ set-up
     def load_app(self, app_dir):
@@ -358,7 +363,35 @@ class _Handler(BaseHTTPRequestHandler):
             return 200, ctype, out
         if rest[:2] == ["apps", "local"] and len(rest) >= 3:
             return self._apps(rest[2], rest[3:], **ctx)
+        if rest == ["search", "jobs"] and method == "POST":
+            return self._oneshot(params, output_mode)
         raise HTTPFailure(404, f"Not found: {raw_path}")
+
+    # ------------------------------------------------------------------------------------------ searches
+    def _oneshot(self, params, output_mode):
+        import sys
+        import tempfile
+        from .chunked_protocol import inspector_messages, run_script
+        s = self.standin
+        if params.get("exec_mode") != "oneshot":
+            raise HTTPFailure(400, "this stand-in runs oneshot searches only")
+        words = (params.get("search") or "").strip().lstrip("|").split()
+        commands = s.confs.get("commands", {})
+        if not words or words[0] not in commands or s.app_dir is None:
+            raise HTTPFailure(400, f"Unknown search command '{words[0] if words else ''}'.")
+        script = s.app_dir / "bin" / commands[words[0]]["filename"]
+        home = s.scratch_dir or tempfile.mkdtemp(prefix="splunkd-standin-")
+        env = {"SPLUNK_HOME": str(home), "PATH": "/usr/bin:/bin"}
+        token = self.headers.get("Authorization", "").split(" ", 1)[1]
+        _, _, answers = run_script(getattr(sys, "_base_executable", sys.executable), script, f"http://127.0.0.1:{s.port}",
+                                   words[0], words[1:], [[]], home, token, env, timeout=120)
+        results = [r for _, chunk in answers for r in chunk]
+        messages = [{"type": level, "text": text} for level, text in inspector_messages(answers)]
+        if output_mode != "json":
+            raise HTTPFailure(400, "this stand-in answers oneshot searches with output_mode=json only")
+        return 200, "application/json", json.dumps({"preview": False, "init_offset": 0, "messages": messages,
+                                                    "fields": [{"name": k} for k in (results[0] if results else {})],
+                                                    "results": results})
 
     # ------------------------------------------------------------------------------------------ KV store
     def _collection(self, name):

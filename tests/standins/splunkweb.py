@@ -1,0 +1,141 @@
+"""A Splunk Web stand-in, enough to run the app's setup page in a real browser, over HTTP on 127.0.0.1.
+
+It follows Splunk Web's documented behaviour (Splunk docs "Customize Simple XML" > "Use custom CSS and
+JavaScript with Simple XML", and "Splunk Web REST proxy: /splunkd/__raw"):
+- GET /<locale>/app/<app>/<view> renders the view's Simple XML: each <html> panel's markup in the page, the
+  dashboard's stylesheet= and script= files from appserver/static, and the splunkweb_csrf_token_<port> cookie;
+- GET /<locale>/static/app/<app>/<file> serves appserver/static;
+- /<locale>/splunkd/__raw/<path> forwards to splunkd with the logged-in user's session key; a POST or DELETE
+  without the X-Splunk-Form-Key header equal to the CSRF cookie is refused with 401, as Splunk Web does.
+It renders no other Simple XML element (searches, charts): the setup view needs none.
+"""
+import secrets
+import threading
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from xml.etree import ElementTree
+
+PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{label} | Splunk</title>
+<link rel="stylesheet" href="/en-US/static/app/{app}/{stylesheet}"></head>
+<body style="font-family: Splunk Platform Sans, Helvetica, Arial, sans-serif; margin: 0; background: #f2f4f5">
+<header style="background:#1a1c20;color:#fff;padding:10px 20px;font-weight:600">splunk&gt; {app_label}</header>
+<div class="dashboard-body" style="padding: 20px">
+<h2 class="dashboard-title" style="margin-top:0">{label}</h2><p class="dashboard-description">{description}</p>
+{panels}
+</div><script src="/en-US/static/app/{app}/{script}"></script></body></html>"""
+
+
+class SplunkWebStandIn:
+    def __init__(self, splunkd, app_dir, session_key, app="sekoia_ic"):
+        self.splunkd = splunkd
+        self.app_dir = Path(app_dir)
+        self.session_key = session_key
+        self.app = app
+        self.csrf = secrets.token_hex(16)
+        self.proxied = []  # (method, path, status) through /splunkd/__raw
+        self._server = None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def view_url(self, view):
+        return f"{self.url}/en-US/app/{self.app}/{view}"
+
+    def start(self):
+        handler = type("Handler", (_Handler,), {"web": self})
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self):
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def render(self, view):
+        path = self.app_dir / "default" / "data" / "ui" / "views" / f"{view}.xml"
+        root = ElementTree.parse(path).getroot()
+        panels = []
+        for html in root.iter("html"):
+            inner = (html.text or "") + "".join(ElementTree.tostring(child, encoding="unicode", method="html")
+                                                for child in html)
+            panels.append(f'<div class="dashboard-panel">{inner}</div>')
+        return PAGE.format(label=root.findtext("label") or view, description=root.findtext("description") or "",
+                           panels="".join(panels), app=self.app, app_label="Sekoia.io Intelligence Center",
+                           stylesheet=root.get("stylesheet", ""), script=root.get("script", ""))
+
+
+class _Handler(BaseHTTPRequestHandler):
+    web = None
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self._handle("GET")
+
+    def do_POST(self):
+        self._handle("POST")
+
+    def do_DELETE(self):
+        self._handle("DELETE")
+
+    def _send(self, status, body, ctype="text/html; charset=utf-8", headers=()):
+        data = body if isinstance(body, bytes) else body.encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in headers:
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _handle(self, method):
+        web = self.web
+        path = self.path
+        app_prefix = f"/en-US/app/{web.app}/"
+        static_prefix = f"/en-US/static/app/{web.app}/"
+        proxy_prefix = "/en-US/splunkd/__raw/"
+        if method == "GET" and path.startswith(app_prefix):
+            view = path[len(app_prefix):].split("?")[0].strip("/")
+            cookie = f"splunkweb_csrf_token_{self.server.server_address[1]}={web.csrf}; Path=/"
+            return self._send(200, web.render(view), headers=[("Set-Cookie", cookie)])
+        if method == "GET" and path.startswith(static_prefix):
+            name = path[len(static_prefix):].split("?")[0]
+            file = (web.app_dir / "appserver" / "static" / name).resolve()
+            if not str(file).startswith(str((web.app_dir / "appserver" / "static").resolve())) or not file.is_file():
+                return self._send(404, "not found", "text/plain")
+            ctype = {"js": "application/javascript", "css": "text/css"}.get(file.suffix[1:], "application/octet-stream")
+            return self._send(200, file.read_bytes(), ctype)
+        if path.startswith(proxy_prefix):
+            return self._proxy(method, "/" + path[len(proxy_prefix):])
+        return self._send(404, "not found", "text/plain")
+
+    def _proxy(self, method, path):
+        web = self.web
+        if method in ("POST", "DELETE") and self.headers.get("X-Splunk-Form-Key") != web.csrf:
+            web.proxied.append((method, path, 401))
+            return self._send(401, '{"messages":[{"type":"ERROR","text":"Splunk Web CSRF check failed"}]}',
+                              "application/json")
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        request = urllib.request.Request(web.splunkd.uri + path, data=body, method=method, headers={
+            "Authorization": f"Splunk {web.session_key}",
+            "Content-Type": self.headers.get("Content-Type", "application/x-www-form-urlencoded")})
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                status, data, ctype = response.status, response.read(), response.headers.get("Content-Type")
+        except urllib.error.HTTPError as exc:
+            status, data, ctype = exc.code, exc.read(), exc.headers.get("Content-Type")
+        web.proxied.append((method, path, status))
+        return self._send(status, data, ctype or "application/json")
