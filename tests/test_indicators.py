@@ -106,3 +106,27 @@ def test_normalise_and_detect():
     assert detect_type("") is None and detect_type("x" * 5000) is None
     assert not is_public_ip("10.1.2.3") and not is_public_ip("127.0.0.1") and not is_public_ip("fe80::1")
     assert is_public_ip("77.91.78.118")
+
+
+def test_synthetic_feed_items_are_valid_stix_with_their_rows():
+    """The benchmarks' generated feed must look like the real one."""
+    import stix2
+    for n in range(0, 48, 5):
+        indicator, observables = stix_data.synthetic_indicator(n)
+        stix2.parse(indicator, allow_custom=True)  # raises on invalid STIX 2.1
+        rows = rows_for(indicator, FEED)
+        assert sorted((r["type"], r["value"]) for r in rows) == sorted((o.type, o.value) for o in observables)
+
+
+def test_event_values_to_observables():
+    from sekoia_ic.enrichment import to_observable
+    assert to_observable(" 8.8.8.8 ", "auto") == ("ipv4-addr", "8.8.8.8")
+    assert to_observable("8.8.8.8", "ipv4-addr") == ("ipv4-addr", "8.8.8.8")
+    assert to_observable("8.8.8.8", "ipv6-addr") is None
+    assert to_observable("8.8.8.8", "domain-name") is None
+    assert to_observable("2001:DB8::0:1", "auto") == ("ipv6-addr", "2001:db8::1")
+    assert to_observable("01.2.3.4", "auto") is None
+    assert to_observable("Evil.Example.COM", "auto") == ("domain-name", "evil.example.com")
+    assert to_observable("D41D8CD98F00B204E9800998ECF8427E", "auto") == ("file", "d41d8cd98f00b204e9800998ecf8427e")
+    assert to_observable("x", "url") == ("url", "x")
+    assert to_observable("not a domain", "auto") is None

@@ -57,7 +57,7 @@ def test_both_mode_enriches_matches_and_asks_the_api_only_for_them(configured_sp
     assert sorted(a["sekoia_threats"]) == ["APT-Test-2", "TestRAT-1"]
     assert a["sekoia_kill_chain_phases"] == "command-and-control"
     assert a["sekoia_confidence"] == "80" and a["sekoia_tlp"] == "green" and a["sekoia_sources"] == "SEKOIA.IO"
-    assert a["sekoia_type"] == "ipv4-addr" and a["sekoia_error"] == "" and int(a["sekoia_valid_until"]) > 0
+    assert a["sekoia_type"] == "ipv4-addr" and a.get("sekoia_error", "") == "" and int(a["sekoia_valid_until"]) > 0
     assert [r["sekoia_matched"] for r in records] == ["true", "false", "false", "true", "false", "true"]
     assert records[4]["other"] == "x"
     assert records[5]["sekoia_indicator_id"] == intel["range"].indicator["id"]

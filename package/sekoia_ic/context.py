@@ -4,7 +4,7 @@ A context answer is `{"has_more": ..., "items": [bundle, ...]}`, each bundle hol
 `indicates` relationships and their targets (malware, intrusion-set, ...), its source identities and its TLP
 marking-definition (DESIGN.md, "IC API facts").
 """
-from .indicators import TLP_MARKINGS, parse_time
+from .stix_common import TLP_MARKINGS, parse_time
 
 FIELDS = ("matched", "indicator_id", "indicator_name", "threats", "kill_chain_phases", "confidence",
           "valid_until", "sources", "tlp", "type", "error")

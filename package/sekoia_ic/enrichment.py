@@ -8,6 +8,7 @@ import hashlib
 import ipaddress
 import json
 import logging
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -60,6 +61,26 @@ class Observable(tuple):
 def to_observable(raw, wanted_type):
     """The observable of an event value, or None when it cannot be one (empty, too long, not of the type)."""
     text = raw.strip() if isinstance(raw, str) else str(raw)
+    if wanted_type in ("auto", "ipv4-addr") and text[-1:].isdigit() and "." in text:
+        # Fastest path for the most common values: the C parser accepts only canonical dotted quads.
+        try:
+            socket.inet_pton(socket.AF_INET, text)
+            return Observable(("ipv4-addr", text))
+        except OSError:
+            pass
+    if wanted_type in ("auto", "ipv4-addr", "ipv6-addr") and "/" not in text:
+        # Fast path for IP addresses: one parse gives the type and the canonical form.
+        try:
+            address = ipaddress.ip_address(text)
+        except ValueError:
+            address = None
+        if address is not None:
+            obs_type = "ipv4-addr" if address.version == 4 else "ipv6-addr"
+            if wanted_type not in ("auto", obs_type):
+                return None
+            return Observable((obs_type, str(address)))
+        if wanted_type != "auto":
+            return None
     obs_type = wanted_type if wanted_type != "auto" else detect_type(text)
     if obs_type is None:
         return None
@@ -131,7 +152,7 @@ class Enricher:
         ips = [o for o in observables if o.type in ("ipv4-addr", "ipv6-addr") and o not in found]
         if not ips:
             return
-        if self._ranges is None:
+        if self._ranges is None:  # CIDR range rows are few: load them once per search
             rows = self._indicators.batch_find({"query": {"is_range": True}})[0]
             self._ranges = []
             for row in rows:
@@ -139,6 +160,8 @@ class Enricher:
                     self._ranges.append((ipaddress.ip_network(row["value"]), row))
                 except (KeyError, ValueError):
                     continue
+        if not self._ranges:
+            return
         for observable in ips:
             address = ipaddress.ip_address(observable.value)
             for network, row in self._ranges:
@@ -284,48 +307,76 @@ class Enricher:
         return merge([api, local]) if local.get("matched") else api
 
     def enrich_chunk(self, records, fields, wanted_type, prefix):
-        """Add the prefix* fields to every record of one chunk, in place; returns the records."""
-        per_record = []
+        """Add the prefix* fields to the records of one chunk, in place. Work is per distinct value: each raw value
+        is parsed once, each observable resolved once, and its output fields built once and shared by the records
+        that carry it. Unknown fields are left out of a record (not set to ""), which keeps the CSV cheap.
+        Returns the names of the fields the chunk's records got."""
+        parsed = {}
+        per_record = []  # per record: None, one Observable, or a tuple of several (the hot loop stays small)
         distinct = set()
+        invalid = 0
         for record in records:
-            self.stats.events += 1
-            observables = []
+            found = None
             for name in fields:
                 raw = record.get(name)
-                for item in (raw if isinstance(raw, list) else [raw]):
-                    if item in (None, ""):
-                        continue
-                    observable = to_observable(item, wanted_type)
+                if raw is None or raw == "":
+                    continue
+                for item in (raw if raw.__class__ is list else (raw,)):
+                    observable = parsed.get(item, False)
+                    if observable is False:
+                        observable = parsed[item] = to_observable(item, wanted_type)
+                        if observable is not None:
+                            distinct.add(observable)
                     if observable is None:
-                        self.stats.invalid_values += 1
-                        continue
-                    observables.append(observable)
-                    distinct.add(observable)
-            per_record.append(observables)
+                        invalid += 1
+                    elif found is None:
+                        found = observable
+                    elif found.__class__ is Observable:
+                        found = (found, observable) if found != observable else found
+                    elif observable not in found:
+                        found += (observable,)
+            per_record.append(found)
+        self.stats.invalid_values += invalid
+        self.stats.events += len(records)
         self.stats.distinct_values += len(distinct - self._seen_values)
         self._seen_values |= distinct
         results = self.resolve(sorted(distinct)) if distinct else {}
-        for record, observables in zip(records, per_record):
-            found = [results[o] for o in observables]
-            merged = merge(found)
-            error_texts = sorted({f["error"] for f in found if f.get("error")})
-            types = sorted({o.type for o in observables if results[o].get("matched")})
-            write_fields(record, prefix, merged, types, error_texts)
-        return records
+        single = {o: output_fields(prefix, r, [o.type] if r.get("matched") else [],
+                                   [r["error"]] if r.get("error") else []) for o, r in results.items()}
+        unmatched = {f"{prefix}matched": "false"}
+        produced = set(unmatched)
+        for fields_of_one in single.values():
+            produced.update(fields_of_one)
+        for record, found in zip(records, per_record):
+            if found is None:
+                record.update(unmatched)
+            elif found.__class__ is Observable:
+                record.update(single[found])
+            else:
+                summaries = [results[o] for o in found]
+                types = sorted({o.type for o in found if results[o].get("matched")})
+                error_texts = sorted({f["error"] for f in summaries if f.get("error")})
+                merged = output_fields(prefix, merge(summaries), types, error_texts)
+                produced.update(merged)
+                record.update(merged)
+        return produced
 
 
-def write_fields(record, prefix, merged, types, error_texts):
-    """Every record gets every output field (empty when unknown), so that each chunk's CSV header is complete."""
-    matched = bool(merged.get("matched"))
-    record[f"{prefix}matched"] = "true" if matched else "false"
+def output_fields(prefix, merged, types, error_texts):
+    """The fields one record gets: sekoia_matched always, the others only when they have a value."""
+    out = {f"{prefix}matched": "true" if merged.get("matched") else "false"}
     for key in ("indicator_id", "indicator_name", "threats", "kill_chain_phases", "sources", "tlp"):
         values = merged.get(key) or []
-        record[f"{prefix}{key}"] = values if len(values) > 1 else (values[0] if values else "")
+        if values:
+            out[f"{prefix}{key}"] = values if len(values) > 1 else values[0]
     for key in ("confidence", "valid_until"):
-        value = merged.get(key)
-        record[f"{prefix}{key}"] = "" if value is None else value
-    record[f"{prefix}type"] = types if len(types) > 1 else (types[0] if types else "")
-    record[f"{prefix}error"] = "; ".join(error_texts)
+        if merged.get(key) is not None:
+            out[f"{prefix}{key}"] = merged[key]
+    if types:
+        out[f"{prefix}type"] = types if len(types) > 1 else types[0]
+    if error_texts:
+        out[f"{prefix}error"] = "; ".join(error_texts)
+    return out
 
 
 def check_type(value):

@@ -6,8 +6,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BATCH_SAVE = 1000
 DEFAULT_MAX_ROWS_PER_QUERY = 50000
-# $in lists travel in the URL of a GET/DELETE: keep them well under URL length limits.
+# $in lists travel in the URL of a DELETE: keep them well under URL length limits. Reads go through batch_find,
+# whose queries travel in the request body.
 IN_CHUNK = 200
+FIND_IN_CHUNK = 2000
 
 
 def kvstore_limit(service, key, default):
@@ -59,8 +61,19 @@ class KVCollection:
             skip += len(page)
 
     def find_in(self, field, values, fields=None):
-        for part in chunks(sorted(set(values)), IN_CHUNK):
-            yield from self.find({field: {"$in": part}}, fields=fields)
+        """Documents whose field is one of values: one batch_find request per FIND_IN_CHUNK values. Each query
+        pages by _key like find() so that max_rows_per_query never truncates."""
+        for part in chunks(sorted(set(values)), FIND_IN_CHUNK):
+            skip = 0
+            while True:
+                query = {"query": {field: {"$in": part}}, "sort": [{"_key": 1}], "skip": skip, "limit": self.max_rows}
+                if fields:
+                    query["fields"] = fields
+                page = self.data.batch_find(query)[0]
+                yield from page
+                if len(page) < self.max_rows:
+                    break
+                skip += len(page)
 
     def delete_where(self, query):
         if not query:

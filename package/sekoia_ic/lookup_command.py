@@ -94,12 +94,19 @@ class SekoiaLookupCommand(StreamingCommand):
         if self._enricher is None:
             self._enricher = self._make_enricher()
         chunk = list(records)  # one whole chunk: batch the lookups over it
+        produced = ()
         try:
-            self._enricher.enrich_chunk(chunk, self._fields, self._type, self.prefix)
+            produced = self._enricher.enrich_chunk(chunk, self._fields, self._type, self.prefix)
         except Exception as exc:  # noqa: BLE001 - never a traceback in the results
             log.exception("sekoialookup failed on a chunk")
             self._say_once("error", f"sekoialookup: internal error ({type(exc).__name__}); events passed "
                                     "unchanged, details in sekoialookup.log")
+        if chunk:
+            # The chunk's CSV header comes from its first record: declare there every field some record of the
+            # chunk got (only those: each column costs CSV time on every record).
+            first = chunk[0]
+            for name in sorted(produced):
+                self.add_field(first, name, first.get(name))
         self._flush_messages()
         if getattr(self, "_finished", False):
             self.write_info(self._enricher.stats.line())

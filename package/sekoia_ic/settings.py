@@ -6,7 +6,6 @@ from urllib.parse import urlsplit
 from splunklib import client
 
 from . import APP_NAME
-from .client import ICClient
 from .errors import ConfigurationError
 from .regions import DEFAULT_REGION, REGIONS, check_http_url
 
@@ -99,6 +98,8 @@ def read_api_key(service):
 
 
 def make_client(service, settings=None, **options):
+    from .client import ICClient  # requests is loaded only by the scripts that call the API
+
     settings = settings or read_settings(service)
     return ICClient(read_api_key(service), region=settings.region, base_url=settings.base_url or None,
                     timeout=settings.timeout, proxy_url=settings.proxy_url or None, verify_ssl=settings.verify_ssl,

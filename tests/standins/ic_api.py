@@ -82,6 +82,21 @@ class ICStandIn:
         for generated in generated_list:
             self.publish(generated, feed_id)
 
+    def use_synthetic(self, count, feed_id=DEFAULT_FEED_ID):
+        """Serve `count` generated indicators from feed_id without holding them: page items are made on demand
+        (for benchmarks of large feeds). The cursor semantics stay those of the real feed."""
+        from .stix_data import synthetic_indicator
+        now = self.clock()
+
+        def page(requested_feed, start, limit, params):
+            if requested_feed != feed_id:
+                return {"items": [], "next_cursor": None}
+            end = min(count, start + limit)
+            items = [synthetic_indicator(n, now)[0] for n in range(start, end)]
+            return {"items": items, "next_cursor": encode_cursor(end) if items else None}
+
+        self.synthetic = page
+
     # ------------------------------------------------------------------------------------------ faults
     def fail(self, status, times=1, retry_after=None, path=r".", body=None):
         for _ in range(times):

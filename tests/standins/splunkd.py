@@ -81,7 +81,7 @@ class SplunkdStandIn:
         for name, values in self.confs.get("collections", {}).items():
             if name != "default":
                 self.collections[name] = dict(values)
-                self.kv.setdefault(name, {})
+                self.kv.setdefault(name, IndexedDocs(_accelerated_single_fields(values)))
         if "app" in self.confs:
             self.app_state["configured"] = "1" if self.confs["app"].get("install", {}).get(
                 "is_configured", "0").lower() in ("1", "true") else "0"
@@ -148,6 +148,86 @@ class HTTPFailure(Exception):
 
 
 # ---------------------------------------------------------------------------------------------- KV queries
+class IndexedDocs(dict):
+    """A collection's documents by _key, with an index per single-field accelerated_fields entry of
+    collections.conf, as the KV store keeps one: equality and $in queries on those fields (and on _key) read the
+    index instead of every document."""
+
+    def __init__(self, fields=()):
+        super().__init__()
+        self.indexes = {field: {} for field in fields}
+
+    def __setitem__(self, key, doc):
+        if key in self:
+            self._unindex(key, dict.__getitem__(self, key))
+        super().__setitem__(key, doc)
+        for field, index in self.indexes.items():
+            for value in _index_values(doc.get(field)):
+                index.setdefault(value, set()).add(key)
+
+    def __delitem__(self, key):
+        self._unindex(key, dict.__getitem__(self, key))
+        super().__delitem__(key)
+
+    def pop(self, key, *default):
+        if key in self:
+            doc = dict.__getitem__(self, key)
+            del self[key]
+            return doc
+        if default:
+            return default[0]
+        raise KeyError(key)
+
+    def clear(self):
+        super().clear()
+        for index in self.indexes.values():
+            index.clear()
+
+    def _unindex(self, key, doc):
+        for field, index in self.indexes.items():
+            for value in _index_values(doc.get(field)):
+                index.get(value, set()).discard(key)
+
+    def candidates(self, query):
+        """The documents that can match, narrowed by an indexed equality or $in condition; else all."""
+        for field, cond in query.items():
+            if field != "_key" and field not in self.indexes:
+                continue
+            if isinstance(cond, dict):
+                if set(cond) != {"$in"} or not isinstance(cond["$in"], list):
+                    continue
+                wanted = cond["$in"]
+            else:
+                wanted = [cond]
+            if field == "_key":
+                keys = {str(v) for v in wanted if str(v) in self}
+            else:
+                keys = set()
+                for value in wanted:
+                    for hashable in _index_values(value):
+                        keys |= self.indexes[field].get(hashable, set())
+            return [dict.__getitem__(self, k) for k in keys]
+        return list(self.values())
+
+
+def _index_values(value):
+    values = value if isinstance(value, list) else [value]
+    return [(type(v).__name__, v) for v in values if isinstance(v, (str, int, float, bool))]
+
+
+def _accelerated_single_fields(settings):
+    fields = set()
+    for key, value in settings.items():
+        if key.startswith("accelerated_fields."):
+            try:
+                spec = json.loads(value) if isinstance(value, str) else value
+            except ValueError:
+                continue
+            if isinstance(spec, dict) and len(spec) == 1:
+                fields.add(next(iter(spec)))
+    return fields
+
+
 def _compare(value, op, operand):
     if op == "$eq":
         return value == operand
@@ -419,16 +499,20 @@ class _Handler(BaseHTTPRequestHandler):
             raise HTTPFailure(400, "Invalid query: not JSON") from None
         if not isinstance(query, dict):
             raise HTTPFailure(400, "Invalid query: not a JSON object")
-        found = [d for d in docs.values() if matches(d, query)]
-        for spec in reversed([p for p in (params.get("sort") or "").split(",") if p]):
-            field, _, direction = spec.partition(":")
+        found = [d for d in docs.candidates(query) if matches(d, query)]
+        sort = params.get("sort") or ""
+        # GET takes "field:1,field2:-1"; batch_find takes [{"field": 1}, ...].
+        specs = [(f, str(d)) for item in sort for f, d in item.items()] if isinstance(sort, list) else \
+            [(p.partition(":")[0], p.partition(":")[2]) for p in sort.split(",") if p]
+        for field, direction in reversed(specs):
             found.sort(key=lambda d: _sort_key(d.get(field)), reverse=direction.strip() == "-1")
         skip = int(params.get("skip") or 0)
         limit = int(params.get("limit") or 0)
         cap = self._limit("max_rows_per_query")
         limit = min(limit, cap) if limit else cap
         found = found[skip:skip + limit]
-        fields = [f.split(":")[0] for f in (params.get("fields") or "").split(",") if f]
+        fields = params.get("fields") or ""
+        fields = [f.split(":")[0] for f in (fields if isinstance(fields, list) else fields.split(",")) if f]
         if fields:
             found = [{k: v for k, v in d.items() if k in fields or k == "_key"} for d in found]
         return found
@@ -505,7 +589,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if name in s.collections:
                     raise HTTPFailure(409, f"An object with name={name} already exists")
                 s.collections[name] = {k: v for k, v in params.items() if k != "name"}
-                s.kv[name] = {}
+                s.kv[name] = IndexedDocs(_accelerated_single_fields(s.collections[name]))
                 entities = [self._collection_entity(name, ns, owner, app)]
                 return (201,) + render(entities, ns + "/storage/collections/config", base, output_mode, "collections")
             if method == "GET":

@@ -185,3 +185,20 @@ def revise(generated, now=None, **changes):
 def make_feed(count, now=None, shapes=SHAPES, **kwargs):
     """`count` indicators cycling through the shapes, with unique values."""
     return [make_indicator(shapes[i % len(shapes)], i, now=now, micro=bool(i % 2), **kwargs) for i in range(count)]
+
+
+# ---------------------------------------------------------------------------------------------- synthetic feeds
+_TEMPLATE = {}
+
+
+def synthetic_indicator(n, now=None):
+    """A large feed's n-th indicator, cheap to make: a stix2-built template with the pattern, id and name of
+    shape n (tests check that these stay valid STIX 2.1). Returns (indicator dict, expected observables)."""
+    now = now or datetime.now(timezone.utc)
+    key = (now.date(), n % len(SHAPES))
+    if key not in _TEMPLATE:
+        _TEMPLATE[key] = make_indicator(SHAPES[n % len(SHAPES)], n % len(SHAPES), now=now).indicator
+    pattern, _, observables = SHAPES[n % len(SHAPES)](n)
+    indicator = dict(_TEMPLATE[key], id=f"indicator--{uuid.UUID(int=n + 1, version=4)}", pattern=pattern,
+                     name=observables[0].value[:80])
+    return indicator, observables

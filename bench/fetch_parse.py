@@ -1,0 +1,31 @@
+#!/usr/bin/env python
+"""The ceiling of the feed sync benchmark: the same feed pages fetched with the app's client and every pattern
+parsed with stix2-patterns, with no row building and no KV store write.
+Usage: fetch_parse.py <base_url> <api_key> <page_size>"""
+import os
+import sys
+
+sys.path.insert(0, os.environ["SEKOIA_IC_LIB"])
+
+from stix2patterns.v21.pattern import Pattern  # noqa: E402
+
+from sekoia_ic.client import ICClient  # noqa: E402
+
+
+def main(base_url, api_key, page_size):
+    objects = 0
+    cursor = None
+    with ICClient(api_key, base_url=base_url) as client:
+        while True:
+            page = client.feed_page(cursor=cursor, limit=page_size, include_revoked=cursor is not None)
+            for item in page["items"]:
+                Pattern(item["pattern"]).inspect()
+            objects += len(page["items"])
+            cursor = page.get("next_cursor") or cursor
+            if len(page["items"]) < page_size:
+                break
+    print(objects)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]))

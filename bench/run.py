@@ -1,0 +1,261 @@
+#!/usr/bin/env python3
+"""Benchmarks of the feed sync and of `sekoialookup`, against the test stand-ins on 127.0.0.1.
+
+    python3 bench/run.py --quick        # the quick version (under 2 minutes on 2 cores)
+    python3 bench/run.py                # 10k / 100k / 1M indicators and events (long: tens of minutes)
+
+It stages the app and sets up .venv-test through build.py, then re-runs itself in that venv. Results are printed
+as tables and written to bench/results/latest.json. Targets (reported, never asserted):
+- feed sync: peak RSS growth from the smallest to the largest feed < 50 MB; sync rate >= 0.5x the ceiling
+  (the same pages fetched and their patterns parsed, without building rows or writing the KV store);
+- sekoialookup: >= 0.8x the events/s of a no-op streaming command when values are cached or miss the local
+  lookup; API requests == distinct values that need the API (the stand-in adds 50 ms to each call).
+"""
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+
+
+def bootstrap():
+    """Re-run inside .venv-test with a freshly staged app (build.py does both)."""
+    if os.environ.get("SEKOIA_IC_BENCH_CHILD"):
+        return
+    sys.path.insert(0, str(ROOT))
+    import build
+    build.stage()
+    python = build.ensure_venv(".venv-test", build.REQUIREMENTS / "test.txt")
+    env = dict(os.environ, SEKOIA_IC_BENCH_CHILD="1", SEKOIA_IC_STAGE_DIR=str(build.STAGE_DIR))
+    sys.exit(subprocess.call([str(python), str(Path(__file__).resolve()), *sys.argv[1:]], env=env, cwd=ROOT))
+
+
+bootstrap()
+sys.path.insert(0, str(ROOT))
+STAGE = Path(os.environ["SEKOIA_IC_STAGE_DIR"])
+sys.path.insert(1, str(STAGE / "lib"))
+
+from tests.modinput import input_xml  # noqa: E402
+from tests.standins.chunked_protocol import encode_chunk, read_chunks, searchinfo, to_csv  # noqa: E402
+from tests.standins.ic_api import ICStandIn  # noqa: E402
+from tests.standins.splunkd import SplunkdStandIn  # noqa: E402
+
+PYTHON = getattr(sys, "_base_executable", sys.executable)
+API_KEY = "bench-key"
+SESSION_KEY = "bench-session"
+CHUNK = 50_000  # records per chunk, as splunkd sends them at most
+
+
+def peak_rss_mb(pid):
+    """VmHWM of a running process: its peak resident set since exec (the fork's copy of this harness, big with
+    the stand-ins' data, does not count, as it would in wait4's ru_maxrss)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def run_measured(cmd, stdin_bytes=None, env=None):
+    """Run a process; return (seconds, peak RSS in MB, stdout bytes)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    out = io.BytesIO()
+    peak = [0.0]
+    done = threading.Event()
+
+    def watch():
+        while not done.wait(0.02):
+            value = peak_rss_mb(process.pid)
+            if value:
+                peak[0] = max(peak[0], value)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+
+    def feed():
+        if stdin_bytes is not None:
+            for part in stdin_bytes if not isinstance(stdin_bytes, bytes) else [stdin_bytes]:
+                process.stdin.write(part)
+        process.stdin.close()
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    errors = []
+    reader = threading.Thread(target=lambda: errors.append(process.stderr.read()), daemon=True)
+    reader.start()
+    while True:
+        data = process.stdout.read(1 << 20)
+        if not data:
+            break
+        out.write(data)
+    process.wait()
+    elapsed = time.perf_counter() - started
+    done.set()
+    watcher.join()
+    writer.join()
+    reader.join()
+    if process.returncode != 0:
+        raise RuntimeError(f"{cmd[-1]} exited {process.returncode}: {errors[0][-2000:].decode(errors='replace')}")
+    return elapsed, peak[0], out.getvalue()
+
+
+def child_env(home):
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "SPLUNK_HOME": str(home),
+           "SEKOIA_IC_LIB": str(STAGE / "lib")}
+    return env
+
+
+# ---------------------------------------------------------------------------------------------- feed sync
+def bench_feed(count, home, page_size=2000):
+    with ICStandIn(api_keys={API_KEY: {"intel"}}) as ic, \
+            SplunkdStandIn(app_dir=STAGE, session_keys=(SESSION_KEY,)) as splunkd:
+        ic.use_synthetic(count)
+        splunkd.set_password("sekoia_ic", "api_key", API_KEY)
+        splunkd.set_conf("sekoia_ic", "settings", base_url=ic.url, log_level="WARNING")
+        stdin = input_xml(splunkd.uri, {"sekoia_ic_feed://bench": {"page_size": page_size}}, session_key=SESSION_KEY)
+        sync_s, sync_rss, _ = run_measured([PYTHON, "-s", "-E", str(STAGE / "bin" / "sekoia_ic_feed.py")],
+                                           stdin.encode(), child_env(home))
+        rows = len(splunkd.kv["sekoia_ic_indicators"])
+        pages = len(ic.calls("/objects"))
+        ic.requests.clear()
+        ceil_s, ceil_rss, out = run_measured([PYTHON, "-s", "-E", str(ROOT / "bench" / "fetch_parse.py"), ic.url,
+                                              API_KEY, str(page_size)], None, child_env(home))
+        assert int(out.decode().strip()) == count
+    return {"indicators": count, "rows": rows, "pages": pages,
+            "sync_s": round(sync_s, 2), "sync_per_s": round(count / sync_s), "sync_peak_rss_mb": round(sync_rss, 1),
+            "ceiling_s": round(ceil_s, 2), "ceiling_per_s": round(count / ceil_s),
+            "ceiling_peak_rss_mb": round(ceil_rss, 1), "ratio": round(ceil_s / sync_s, 2)}
+
+
+# ---------------------------------------------------------------------------------------------- sekoialookup
+def public_ip(i):
+    return f"11.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"
+
+
+def event_chunks(events, distinct):
+    for start in range(0, events, CHUNK):
+        records = [{"_time": str(1700000000 + i), "host": "fw01", "sourcetype": "pan:traffic",
+                    "_raw": f"action=allowed src_ip=10.0.0.{i % 250} dest_ip={public_ip(i % distinct)} bytes={i}",
+                    "src_ip": f"10.0.0.{i % 250}", "dest_ip": public_ip(i % distinct)}
+                   for i in range(start, min(events, start + CHUNK))]
+        yield records
+
+
+def command_input(splunkd, args, events, distinct, home):
+    yield encode_chunk({"action": "getinfo", "preview": False, "streaming_command_will_restart": False,
+                        "searchinfo": searchinfo(splunkd.uri, "sekoialookup", args, home, SESSION_KEY)})
+    chunks = list(event_chunks(events, distinct))
+    for index, records in enumerate(chunks):
+        yield encode_chunk({"action": "execute", "finished": index == len(chunks) - 1}, to_csv(records))
+
+
+def run_command(script, splunkd, args, events, distinct, home):
+    payload = list(command_input(splunkd, args, events, distinct, home))
+    seconds, rss, out = run_measured([PYTHON, "-s", "-E", str(script)], payload, child_env(home))
+    answers = read_chunks(io.BytesIO(out))[1:]
+    assert sum(len(records) for _, records in answers) == events
+    return seconds, rss, answers
+
+
+def bench_lookup(events, distinct, scenario, home, repeats):
+    with ICStandIn(api_keys={API_KEY: {"intel"}}) as ic, \
+            SplunkdStandIn(app_dir=STAGE, session_keys=(SESSION_KEY,)) as splunkd:
+        splunkd.set_password("sekoia_ic", "api_key", API_KEY)
+        splunkd.set_conf("sekoia_ic", "settings", base_url=ic.url, log_level="WARNING")
+        ic.latency = 0.05
+        script = STAGE / "bin" / "sekoialookup.py"
+        args = ["field=dest_ip", "mode=both"] if scenario == "local miss" else ["field=dest_ip", "mode=api"]
+        if scenario == "api cached":  # a first search fills the shared cache; the measured one reuses it
+            run_command(script, splunkd, args, min(events, distinct), distinct, home)
+            ic.requests.clear()
+        seconds, rss, answers = run_command(script, splunkd, args, events, distinct, home)
+        api_calls = len(ic.calls("/indicators/context"))
+        noop_s, _, _ = run_command(ROOT / "bench" / "noop_command.py", splunkd, args, events, distinct, home)
+        # Best of `repeats` runs of each, alternating, to damp the noise of a shared 2-core machine. The API
+        # scenario is measured once: later runs would be served by the cache it filled.
+        for _ in range(repeats - 1 if scenario != "api cold" else 0):
+            seconds = min(seconds, run_command(script, splunkd, args, events, distinct, home)[0])
+            noop_s = min(noop_s, run_command(ROOT / "bench" / "noop_command.py", splunkd, args, events, distinct,
+                                             home)[0])
+    expected_calls = distinct if scenario == "api cold" else 0
+    return {"scenario": scenario, "events": events, "distinct": distinct, "seconds": round(seconds, 2),
+            "events_per_s": round(events / seconds), "noop_events_per_s": round(events / noop_s),
+            "ratio": round(noop_s / seconds, 2), "api_calls": api_calls, "expected_api_calls": expected_calls,
+            "api_calls_ok": api_calls == expected_calls, "peak_rss_mb": round(rss, 1)}
+
+
+# ---------------------------------------------------------------------------------------------- report
+def table(rows, columns):
+    widths = [max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(str(r.get(c, "")).ljust(w) for c, w in zip(columns, widths)) for r in rows]
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes: under 2 minutes on 2 cores")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="runs of each sekoialookup case, best kept (default 2 with --quick, else 3)")
+    options = parser.parse_args()
+    options.repeats = options.repeats or (2 if options.quick else 3)
+    if options.quick:
+        feed_sizes = [2_000, 20_000]
+        lookup_plan = [(10_000, 1, "local miss"), (100_000, 100, "local miss"), (100_000, 10_000, "local miss"),
+                       (100_000, 100, "api cached"), (10_000, 20, "api cold")]
+    else:
+        feed_sizes = [10_000, 100_000, 1_000_000]
+        lookup_plan = [(e, d, "local miss") for e in (10_000, 100_000, 1_000_000) for d in (1, 100, 10_000)]
+        lookup_plan += [(e, d, "api cached") for e in (100_000, 1_000_000) for d in (1, 100, 10_000)]
+        lookup_plan += [(10_000, 1, "api cold"), (10_000, 100, "api cold")]
+    home = RESULTS / "splunk_home"
+    home.mkdir(parents=True, exist_ok=True)
+
+    feed = []
+    for count in feed_sizes:
+        feed.append(bench_feed(count, home))
+        print(f"feed {count}: {feed[-1]}", file=sys.stderr, flush=True)
+    lookups = []
+    for events, distinct, scenario in lookup_plan:
+        lookups.append(bench_lookup(events, distinct, scenario, home, options.repeats))
+        print(f"lookup {events}/{distinct}/{scenario}: {lookups[-1]}", file=sys.stderr, flush=True)
+
+    growth = round(feed[-1]["sync_peak_rss_mb"] - feed[0]["sync_peak_rss_mb"], 1)
+    summary = {
+        "feed_rss_growth_mb": growth, "feed_rss_growth_target_mb": 50, "feed_rss_ok": growth < 50,
+        "feed_min_ratio": min(r["ratio"] for r in feed), "feed_ratio_target": 0.5,
+        "feed_ratio_ok": min(r["ratio"] for r in feed) >= 0.5,
+        "lookup_min_ratio": min(r["ratio"] for r in lookups if r["scenario"] != "api cold"),
+        "lookup_ratio_target": 0.8,
+        "lookup_ratio_ok": min(r["ratio"] for r in lookups if r["scenario"] != "api cold") >= 0.8,
+        "api_calls_ok": all(r["api_calls_ok"] for r in lookups),
+    }
+    print("\nFeed sync (indicators/s, peak RSS of the input process)")
+    print(table(feed, ["indicators", "rows", "pages", "sync_per_s", "ceiling_per_s", "ratio", "sync_peak_rss_mb",
+                       "ceiling_peak_rss_mb"]))
+    print("\nsekoialookup (events/s through bin/sekoialookup.py vs a no-op streaming command)")
+    print(table(lookups, ["scenario", "events", "distinct", "events_per_s", "noop_events_per_s", "ratio",
+                          "api_calls", "expected_api_calls", "peak_rss_mb"]))
+    print("\nSummary")
+    print(table([summary], list(summary)))
+    RESULTS.mkdir(exist_ok=True)
+    result = {"quick": options.quick, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpus": os.cpu_count(),
+              "feed": feed, "sekoialookup": lookups, "summary": summary}
+    (RESULTS / "latest.json").write_text(json.dumps(result, indent=2))
+    print(f"\nwritten to {(RESULTS / 'latest.json').relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
