@@ -70,6 +70,35 @@ class _RateLimitedAdapter(HTTPAdapter):
         return super().send(request, **kwargs)
 
 
+def configure_session(session, limiter, proxy_url=None, verify_ssl=True, ca_bundle=None, retries=3,
+                      backoff_factor=5.0, max_retry_after=60.0, default_timeout=None):
+    """Give a requests.Session (ours, or the TAXII client's) the app's transport: User-Agent, proxy, TLS
+    verification, retries with backoff honouring Retry-After, the client-wide rate limit, and a timeout for
+    callers that pass none (taxii2-client does not)."""
+    if default_timeout is not None:
+        send = session.request
+
+        def request_with_timeout(method, url, **kwargs):
+            kwargs.setdefault("timeout", default_timeout)
+            return send(method, url, **kwargs)
+
+        session.request = request_with_timeout
+    retry_class = type("ClientRetry", (_CappedRetry,), {"limiter": limiter, "max_retry_after": float(max_retry_after)})
+    retry = retry_class(
+        total=retries, connect=retries, read=retries, status=retries, other=0,
+        backoff_factor=backoff_factor, backoff_max=120, status_forcelist=RETRY_STATUSES,
+        allowed_methods=frozenset({"GET"}), respect_retry_after_header=True, raise_on_status=False)
+    # Only what the app is configured with: no proxy, CA or .netrc credentials from the environment.
+    session.trust_env = False
+    session.headers["User-Agent"] = USER_AGENT
+    if proxy_url:
+        session.proxies = {"http": proxy_url, "https": proxy_url}
+    session.verify = ca_bundle if (verify_ssl and ca_bundle) else bool(verify_ssl)
+    adapter = _RateLimitedAdapter(limiter, max_retries=retry, pool_connections=4, pool_maxsize=8)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+
+
 def check_api_key(api_key):
     """Return the key stripped, or raise ConfigurationError (without echoing the key) if it cannot be one."""
     key = (api_key or "").strip()
@@ -94,26 +123,14 @@ class ICClient:
         if self.timeout <= 0:
             raise errors.ConfigurationError(f"timeout must be a positive number of seconds, got {timeout!r}")
         self.limiter = limiter or RateLimiter(rate_limit)
-        retry_class = type("ClientRetry", (_CappedRetry,), {"limiter": self.limiter,
-                                                            "max_retry_after": float(max_retry_after)})
-        retry = retry_class(
-            total=retries, connect=retries, read=retries, status=retries, other=0,
-            backoff_factor=backoff_factor, backoff_max=120, status_forcelist=RETRY_STATUSES,
-            allowed_methods=frozenset({"GET"}), respect_retry_after_header=True, raise_on_status=False)
         self._session = requests.Session()
-        # Only what the app is configured with: no proxy, CA or .netrc credentials from the environment.
-        self._session.trust_env = False
         self._session.headers.update({
             "Authorization": f"Bearer {check_api_key(api_key)}",
             "Accept": "application/json",
-            "User-Agent": USER_AGENT,
         })
-        if proxy_url:
-            self._session.proxies = {"http": proxy_url, "https": proxy_url}
-        self._session.verify = ca_bundle if (verify_ssl and ca_bundle) else bool(verify_ssl)
-        adapter = _RateLimitedAdapter(self.limiter, max_retries=retry, pool_connections=4, pool_maxsize=8)
-        self._session.mount("https://", adapter)
-        self._session.mount("http://", adapter)
+        configure_session(self._session, self.limiter, proxy_url=proxy_url, verify_ssl=verify_ssl,
+                          ca_bundle=ca_bundle, retries=retries, backoff_factor=backoff_factor,
+                          max_retry_after=max_retry_after)
 
     def __repr__(self):
         return f"ICClient(base_url={self.base_url!r})"
@@ -173,7 +190,7 @@ class ICClient:
         try:
             response = self._session.get(url, params=params, timeout=self.timeout)
         except requests.exceptions.RequestException as exc:
-            raise _transport_error(exc, self.base_url) from None
+            raise transport_error(exc, self.base_url) from None
         return _decode(response, url)
 
 
@@ -198,6 +215,19 @@ def _retry_after(response):
 
 
 def _decode(response, url):
+    raise_for_status(response, url)
+    status = response.status_code
+    path = url.split("?", 1)[0]
+    try:
+        return response.json()
+    except (ValueError, requests.exceptions.RequestException):
+        raise errors.InvalidResponseError(
+            f"The Sekoia.io API answered HTTP {status} on {path} with a body that is not valid JSON "
+            f"(truncated, or a proxy's page?): {_excerpt(response)}", status=status, url=path) from None
+
+
+def raise_for_status(response, url):
+    """The typed error of an error answer (401, 403, 404, 429, 5xx, other 4xx); nothing for a success."""
     status = response.status_code
     path = url.split("?", 1)[0]
     if status == 401:
@@ -222,12 +252,6 @@ def _decode(response, url):
     if status >= 400:
         raise errors.APIError(f"The Sekoia.io API refused the request (HTTP {status}) on {path}: "
                               f"{_excerpt(response)}", status=status, url=path)
-    try:
-        return response.json()
-    except (ValueError, requests.exceptions.RequestException):
-        raise errors.InvalidResponseError(
-            f"The Sekoia.io API answered HTTP {status} on {path} with a body that is not valid JSON "
-            f"(truncated, or a proxy's page?): {_excerpt(response)}", status=status, url=path) from None
 
 
 def _excerpt(response, size=200):
@@ -239,7 +263,7 @@ def _excerpt(response, size=200):
     return (text[:size] + "...") if len(text) > size else (text or "<empty body>")
 
 
-def _transport_error(exc, base_url):
+def transport_error(exc, base_url):
     if isinstance(exc, requests.exceptions.ProxyError):
         return errors.APIConnectionError(
             f"Cannot reach the Sekoia.io API at {base_url} through the configured proxy: check proxy_url "

@@ -15,7 +15,10 @@ from .errors import ConfigurationError, SekoiaError
 from .feed_sync import CHECKPOINTS_COLLECTION, INDICATORS_COLLECTION, FeedInput, FeedSync, SyncFailed, \
     is_fetching_member
 from .kvstore import KVCollection
-from .settings import app_service, make_client, read_settings
+from .client import check_api_key
+from .regions import base_url_for
+from .settings import app_service, make_client, read_api_key, read_settings
+from .taxii_sync import TaxiiCollection, TaxiiSync, default_api_root
 
 LOG_NAME = "sekoia_ic_feed"
 log = logging.getLogger(LOG_NAME)
@@ -33,6 +36,13 @@ class FeedScript(Script):
                                      required_on_create=False))
         scheme.add_argument(Argument("types", title="Object types", data_type=Argument.data_type_string,
                                      description="Comma list of STIX object types to ask for (default indicator).",
+                                     required_on_create=False))
+        scheme.add_argument(Argument("source", title="Source", data_type=Argument.data_type_string,
+                                     description="rest (the IC feed API, default) or taxii (the IC's TAXII 2.1 "
+                                                 "server).", required_on_create=False))
+        scheme.add_argument(Argument("taxii_api_root", title="TAXII API root", data_type=Argument.data_type_string,
+                                     description="With source=taxii: the TAXII 2.1 API root URL (default "
+                                                 "<region base URL>/v2/inthreat/taxii-server/).",
                                      required_on_create=False))
         scheme.add_argument(Argument("page_size", title="Page size", data_type=Argument.data_type_number,
                                      description=f"Objects per request, 1 to {MAX_PAGE_SIZE} "
@@ -72,20 +82,33 @@ class FeedScript(Script):
             log.error("input %s is misconfigured: %s", name, exc)
             return False
         try:
-            client = make_client(service, settings)
+            client = make_client(service, settings) if feed_input.source == "rest" else \
+                make_taxii_collection(service, settings, feed_input)
         except SekoiaError as exc:
             log.error("input %s: %s", name, exc)
             record_error(service, feed_input, str(exc))
             return False
-        with client:
+        if feed_input.source == "rest":
             logs.SECRETS.secrets.add(client._session.headers["Authorization"].split(" ", 1)[1])
-            sync = FeedSync(client, KVCollection(service, INDICATORS_COLLECTION),
-                            KVCollection(service, CHECKPOINTS_COLLECTION), feed_input)
-            try:
-                sync.run()
-            except SyncFailed:
-                return False
+        sync_class = FeedSync if feed_input.source == "rest" else TaxiiSync
+        try:
+            sync = sync_class(client, KVCollection(service, INDICATORS_COLLECTION),
+                              KVCollection(service, CHECKPOINTS_COLLECTION), feed_input)
+            sync.run()
+        except SyncFailed:
+            return False
+        finally:
+            client.close()
         return True
+
+
+def make_taxii_collection(service, settings, feed_input):
+    api_key = check_api_key(read_api_key(service))
+    logs.SECRETS.secrets.add(api_key)
+    api_root = feed_input.taxii_api_root or default_api_root(base_url_for(settings.region, settings.base_url))
+    return TaxiiCollection(api_root, feed_input.feed_id, api_key, timeout=settings.timeout,
+                           proxy_url=settings.proxy_url or None, verify_ssl=settings.verify_ssl,
+                           ca_bundle=settings.ca_bundle or None)
 
 
 def record_error(service, feed_input, message):

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from .client import DEFAULT_FEED_ID, MAX_PAGE_SIZE
 from .errors import InvalidResponseError, SekoiaError
 from .indicators import InvalidIndicator, UnsupportedPattern, check_indicator, is_live, rows_for
+from .regions import check_http_url
 
 INDICATORS_COLLECTION = "sekoia_ic_indicators"
 CHECKPOINTS_COLLECTION = "sekoia_ic_checkpoints"
@@ -37,6 +38,8 @@ class FeedInput:
     feed_id: str = DEFAULT_FEED_ID
     types: tuple = ("indicator",)
     page_size: int = MAX_PAGE_SIZE
+    source: str = "rest"  # rest (the IC feed API) or taxii (the IC's TAXII 2.1 server)
+    taxii_api_root: str = ""
 
     @classmethod
     def from_params(cls, name, params):
@@ -57,7 +60,17 @@ class FeedInput:
             page_size = 0
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size {raw_size!r} must be a whole number from 1 to {MAX_PAGE_SIZE}")
-        return cls(name=name, feed_id=feed_id, types=types, page_size=page_size)
+        source = str(params.get("source") or "rest").strip().lower()
+        if source not in ("rest", "taxii"):
+            raise ValueError(f"source {source!r} unknown: use rest (the IC feed API) or taxii (TAXII 2.1)")
+        taxii_api_root = str(params.get("taxii_api_root") or "").strip()
+        if taxii_api_root:
+            try:
+                taxii_api_root = check_http_url(taxii_api_root, "taxii_api_root") + "/"
+            except ValueError as exc:
+                raise ValueError(str(exc)) from None
+        return cls(name=name, feed_id=feed_id, types=types, page_size=page_size, source=source,
+                   taxii_api_root=taxii_api_root)
 
     @property
     def checkpoint_key(self):
@@ -113,7 +126,7 @@ class FeedSync:
     def save_checkpoint(self, checkpoint, **changes):
         checkpoint.update(changes)
         checkpoint.update({"_key": self.input.checkpoint_key, "input": self.input.name,
-                           "feed_id": self.input.feed_id, **asdict(self.stats), "errors": self.stats.errors})
+                           "feed_id": self.input.feed_id, "source": self.input.source, **asdict(self.stats), "errors": self.stats.errors})
         self.checkpoints.save([checkpoint])
 
     # ------------------------------------------------------------------------------------------ run
@@ -124,6 +137,10 @@ class FeedSync:
             log.warning("input %s now reads feed %s instead of %s: full resync, rows of the old feed removed",
                         self.input.name, self.input.feed_id, checkpoint["feed_id"])
             self._remove_where({"feed_id": checkpoint["feed_id"]})
+            checkpoint = {}
+        elif checkpoint and checkpoint.get("source", "rest") != self.input.source:
+            # A REST cursor means nothing to TAXII and back: read the feed again (rows are upserted, not lost).
+            log.warning("input %s switched to %s: full resync", self.input.name, self.input.source)
             checkpoint = {}
         cursor = checkpoint.get("cursor") or None
         checkpoint.update(status="running", last_run_start=started)
