@@ -43,7 +43,7 @@ def test_scheme(tmp_path):
     scheme = ElementTree.fromstring(result.stdout)
     assert scheme.findtext("title") == "Sekoia.io Intelligence Center feed"
     assert scheme.findtext("use_external_validation") == "true"
-    assert {a.get("name") for a in scheme.iter("arg")} == {"feed_id", "types", "page_size"}
+    assert {a.get("name") for a in scheme.iter("arg")} == {"feed_id", "types", "page_size", "source", "taxii_api_root"}
 
 
 @pytest.mark.parametrize("params, message", [
