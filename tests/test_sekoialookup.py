@@ -175,3 +175,11 @@ def test_429_waits_within_bounds_then_marks_the_rest(configured_splunkd, ic, int
     assert len(ic.calls("/indicators/context")) <= 6
     errors = [text for level, text in messages(answers) if level == "ERROR"]
     assert len(errors) == 1 and "rate limiting" in errors[0]
+
+
+def test_expired_shared_cache_entries_are_purged(configured_splunkd, ic, intel, tmp_path):
+    cache = configured_splunkd.kv["sekoia_ic_context_cache"]
+    cache["old"] = {"_key": "old", "type": "ipv4-addr", "value": "1.1.1.1", "found": False,
+                    "context": '{"matched": false}', "expires": 1000}
+    run_command(configured_splunkd.uri, ["field=ip", "mode=api"], [[{"ip": "9.9.9.9"}]], tmp_path)
+    assert "old" not in cache and [d["value"] for d in cache.values()] == ["9.9.9.9"]

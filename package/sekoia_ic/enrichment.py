@@ -113,6 +113,7 @@ class Enricher:
         self._blocked_until = 0.0  # after a 429 that outlasted the client's patience
         self._indicators = None
         self._cache_collection = None
+        self._cache_purged = False
         self._ranges = None
         self._seen_values = set()
 
@@ -195,6 +196,10 @@ class Enricher:
                       "context": json.dumps(s), "expires": expires} for o, s in answers.items()]
         try:
             collection = self._shared_cache()
+            if not self._cache_purged:
+                # Once per search: drop the answers whose TTL has passed, so the collection does not grow forever.
+                self._cache_purged = True
+                collection.delete(query=json.dumps({"expires": {"$lt": self.clock()}}))
             for start in range(0, len(documents), 1000):
                 collection.batch_save(*documents[start:start + 1000])
         except Exception as exc:  # noqa: BLE001
