@@ -282,7 +282,7 @@ def ensure_browser():
     log("installing chromium and chromium-driver (Debian packages) for the browser tests")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     run(["apt-get", "update", "-qq"], what="apt-get update", quiet=True, env=env)
-    run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium", "chromium-driver"],
+    run(["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"],
         what="apt-get install chromium chromium-driver", quiet=True, env=env)
 
 

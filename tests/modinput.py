@@ -56,3 +56,27 @@ def run_input(splunkd, splunk_home, params=None, name="sekoia_ic_feed://default"
 def log_text(splunk_home):
     path = splunk_home / "var" / "log" / "splunk" / "sekoia_ic_feed.log"
     return path.read_text() if path.exists() else ""
+
+
+def kill_repeatedly(stdin, splunk_home, rounds, rng, earliest, latest, between):
+    """Start the real script `rounds` times, SIGKILL each run at a random moment (if still running), and call
+    between(round_number) after each. Returns how many runs were killed."""
+    import signal
+    import time
+    kills = 0
+    for round_number in range(rounds):
+        process = start_script(stdin, splunk_home)
+        time.sleep(rng.uniform(earliest, latest))
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            kills += 1
+        process.wait(timeout=30)
+        between(round_number)
+    return kills
+
+
+def comparable_rows(splunkd):
+    """The lookup's rows as comparable JSON strings, without the KV store's own _user field."""
+    import json
+    return {json.dumps({k: v for k, v in r.items() if k != "_user"}, sort_keys=True)
+            for r in splunkd.rows("sekoia_ic_indicators")}

@@ -1,7 +1,5 @@
 """The real bin/sekoia_ic_feed.py, run as splunkd runs it, against the IC and splunkd stand-ins."""
-import json
 import random
-import signal
 import time
 from datetime import datetime, timedelta, timezone
 from xml.etree import ElementTree
@@ -9,7 +7,8 @@ from xml.etree import ElementTree
 import pytest
 
 from tests.conftest import API_KEY, SESSION_KEY, STAGE_DIR
-from tests.modinput import input_xml, log_text, run_input, run_script, start_script, validation_xml
+from tests.modinput import (comparable_rows, input_xml, kill_repeatedly, log_text, run_input, run_script,
+                            validation_xml)
 from tests.standins import stix_data
 from tests.standins.ic_api import DEFAULT_FEED_ID, ICStandIn
 from tests.standins.splunkd import SplunkdStandIn
@@ -264,34 +263,27 @@ def test_kill_9_at_any_moment_loses_nothing(tmp_path):
         ic.publish_all(feed)
         ic.latency = 0.01
         stdin = input_xml(splunkd.uri, {"sekoia_ic_feed://default": {"page_size": "20"}})
-        kills = 0
-        for round_number in range(8):
-            process = start_script(stdin, tmp_path)
-            time.sleep(rng.uniform(0.3, 1.2))
-            if process.poll() is None:
-                process.send_signal(signal.SIGKILL)
-                kills += 1
-            process.wait(timeout=30)
-            # The feed moves on between runs: revocations, pattern changes, newcomers.
+
+        def feed_moves_on(round_number):  # revocations and newcomers between runs
             victim = feed[rng.randrange(len(feed))]
             ic.publish(stix_data.revise(victim, revoked=True))
             feed.remove(victim)
             newcomer = stix_data.make_indicator(stix_data.SHAPES[round_number % 12], 5000 + round_number, now=now)
             ic.publish(newcomer)
             feed.append(newcomer)
+
+        kills = kill_repeatedly(stdin, tmp_path, 8, rng, 0.3, 1.2, feed_moves_on)
         assert kills >= 3
         ic.latency = 0
         final = run_input(splunkd, tmp_path, {"page_size": "20"}, timeout=300)
         assert final.returncode == 0, final.stderr
-        resumed_rows = {json.dumps({k: v for k, v in r.items() if k != "_user"}, sort_keys=True)
-                        for r in splunkd.rows("sekoia_ic_indicators")}
+        resumed_rows = comparable_rows(splunkd)
         assert lookup(splunkd) == expected(feed)
 
         with SplunkdStandIn(app_dir=STAGE_DIR, session_keys=(SESSION_KEY,)) as clean:
             clean.set_password("sekoia_ic", "api_key", API_KEY)
             clean.set_conf("sekoia_ic", "settings", base_url=ic.url)
             assert run_input(clean, tmp_path, {"page_size": "20"}, timeout=300).returncode == 0
-            clean_rows = {json.dumps({k: v for k, v in r.items() if k != "_user"}, sort_keys=True)
-                          for r in clean.rows("sekoia_ic_indicators")}
+            clean_rows = comparable_rows(clean)
         assert resumed_rows == clean_rows
         assert len(splunkd.rows("sekoia_ic_indicators")) == len(clean_rows)

@@ -1,15 +1,14 @@
 """source=taxii: the real bin/sekoia_ic_feed.py reading a real TAXII 2.1 server (medallion) into the splunkd
 stand-in's KV store, with the REST feed's guarantees."""
-import json
 import random
-import signal
 import time
 from xml.etree import ElementTree
 
 import pytest
 
 from tests.conftest import API_KEY, SESSION_KEY, STAGE_DIR
-from tests.modinput import input_xml, log_text, run_input, run_script, start_script, validation_xml
+from tests.modinput import (comparable_rows, input_xml, kill_repeatedly, log_text, run_input, run_script,
+                            validation_xml)
 from tests.standins import stix_data
 from tests.standins.ic_api import DEFAULT_FEED_ID
 from tests.standins.splunkd import SplunkdStandIn
@@ -102,29 +101,23 @@ def test_kill_9_at_any_moment_loses_nothing(tmp_path):
         for start in range(0, len(feed), 60):
             taxii.publish([g.indicator for g in feed[start:start + 60]])
         stdin = input_xml(splunkd.uri, {"sekoia_ic_feed://default": params(taxii, page_size=5)})
-        kills = 0
-        for round_number in range(6):
-            process = start_script(stdin, tmp_path)
-            time.sleep(rng.uniform(0.4, 1.5))
-            if process.poll() is None:
-                process.send_signal(signal.SIGKILL)
-                kills += 1
-            process.wait(timeout=30)
+
+        def feed_moves_on(round_number):
             victim = feed.pop(rng.randrange(len(feed)))
             newcomer = stix_data.make_indicator(stix_data.SHAPES[round_number], 7000 + round_number)
             feed.append(newcomer)
             taxii.publish([stix_data.revise(victim, revoked=True).indicator, newcomer.indicator])
+
+        kills = kill_repeatedly(stdin, tmp_path, 6, rng, 0.4, 1.5, feed_moves_on)
         assert kills >= 2
         final = run_input(splunkd, tmp_path, params(taxii, page_size=50), timeout=300)
         assert final.returncode == 0, final.stderr
         assert lookup(splunkd) == expected(feed)
-        resumed = {json.dumps({k: v for k, v in r.items() if k != "_user"}, sort_keys=True)
-                   for r in splunkd.rows("sekoia_ic_indicators")}
+        resumed = comparable_rows(splunkd)
         with SplunkdStandIn(app_dir=STAGE_DIR, session_keys=(SESSION_KEY,)) as clean:
             clean.set_password("sekoia_ic", "api_key", API_KEY)
             assert run_input(clean, tmp_path, params(taxii, page_size=50), timeout=300).returncode == 0
-            clean_rows = {json.dumps({k: v for k, v in r.items() if k != "_user"}, sort_keys=True)
-                          for r in clean.rows("sekoia_ic_indicators")}
+            clean_rows = comparable_rows(clean)
         assert resumed == clean_rows
 
 

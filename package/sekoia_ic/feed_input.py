@@ -6,16 +6,16 @@ KV store; it writes no events.
 """
 import logging
 import sys
+import time
 
 from splunklib.modularinput import Argument, Scheme, Script
 
 from . import logs
-from .client import DEFAULT_FEED_ID, MAX_PAGE_SIZE
+from .client import DEFAULT_FEED_ID, MAX_PAGE_SIZE, check_api_key
 from .errors import ConfigurationError, SekoiaError
 from .feed_sync import CHECKPOINTS_COLLECTION, INDICATORS_COLLECTION, FeedInput, FeedSync, SyncFailed, \
     is_fetching_member
 from .kvstore import KVCollection
-from .client import check_api_key
 from .regions import base_url_for
 from .settings import app_service, make_client, read_api_key, read_settings
 from .taxii_sync import TaxiiCollection, TaxiiSync, default_api_root
@@ -82,15 +82,16 @@ class FeedScript(Script):
             log.error("input %s is misconfigured: %s", name, exc)
             return False
         try:
-            client = make_client(service, settings) if feed_input.source == "rest" else \
-                make_taxii_collection(service, settings, feed_input)
+            api_key = check_api_key(read_api_key(service))
+            logs.SECRETS.secrets.add(api_key)  # masked should any message ever carry it
+            if feed_input.source == "rest":
+                client, sync_class = make_client(service, settings, api_key=api_key), FeedSync
+            else:
+                client, sync_class = make_taxii_collection(settings, feed_input, api_key), TaxiiSync
         except SekoiaError as exc:
             log.error("input %s: %s", name, exc)
             record_error(service, feed_input, str(exc))
             return False
-        if feed_input.source == "rest":
-            logs.SECRETS.secrets.add(client._session.headers["Authorization"].split(" ", 1)[1])
-        sync_class = FeedSync if feed_input.source == "rest" else TaxiiSync
         try:
             sync = sync_class(client, KVCollection(service, INDICATORS_COLLECTION),
                               KVCollection(service, CHECKPOINTS_COLLECTION), feed_input)
@@ -102,9 +103,7 @@ class FeedScript(Script):
         return True
 
 
-def make_taxii_collection(service, settings, feed_input):
-    api_key = check_api_key(read_api_key(service))
-    logs.SECRETS.secrets.add(api_key)
+def make_taxii_collection(settings, feed_input, api_key):
     api_root = feed_input.taxii_api_root or default_api_root(base_url_for(settings.region, settings.base_url))
     return TaxiiCollection(api_root, feed_input.feed_id, api_key, timeout=settings.timeout,
                            proxy_url=settings.proxy_url or None, verify_ssl=settings.verify_ssl,
@@ -113,7 +112,6 @@ def make_taxii_collection(service, settings, feed_input):
 
 def record_error(service, feed_input, message):
     """Put a configuration error where the health dashboard shows it, keeping the stored cursor."""
-    import time
     try:
         checkpoints = KVCollection(service, CHECKPOINTS_COLLECTION)
         checkpoint = checkpoints.get(feed_input.checkpoint_key) or {"_key": feed_input.checkpoint_key}

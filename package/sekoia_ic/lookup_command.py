@@ -73,15 +73,14 @@ class SekoiaLookupCommand(StreamingCommand):
         service = app_service(info.splunkd_uri, info.session_key)
         logs.setup(LOG_NAME)
         try:
-            settings = read_settings(service)
+            settings, settings_error = read_settings(service), None
             logs.set_level(settings.log_level)
-        except SekoiaError as exc:
-            settings = None
-            self._problem_at_api = str(exc)
+        except SekoiaError as exc:  # bad settings only matter once the API is needed: the local lookup works
+            settings, settings_error = None, exc
 
         def client_factory():
-            if settings is None:
-                raise SekoiaError(self._problem_at_api)
+            if settings_error is not None:
+                raise settings_error
             return make_client(service, settings, max_retry_after=MAX_RETRY_AFTER, retries=2)
 
         return Enricher(service, client_factory, mode=self.mode.lower(), ttl=int(self.ttl))

@@ -97,10 +97,10 @@ def read_api_key(service):
     return key
 
 
-def make_client(service, settings=None, **options):
+def make_client(service, settings=None, api_key=None, **options):
     from .client import ICClient  # requests is loaded only by the scripts that call the API
 
     settings = settings or read_settings(service)
-    return ICClient(read_api_key(service), region=settings.region, base_url=settings.base_url or None,
+    return ICClient(api_key or read_api_key(service), region=settings.region, base_url=settings.base_url or None,
                     timeout=settings.timeout, proxy_url=settings.proxy_url or None, verify_ssl=settings.verify_ssl,
                     ca_bundle=settings.ca_bundle or None, **options)

@@ -22,8 +22,10 @@ import threading
 import time
 import uuid
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from .loopback import LoopbackServer
 
 DEFAULT_FEED_ID = "d6092c37-d8d7-45c3-8aff-c4dc26030608"
 INTEL = "intel"
@@ -49,7 +51,7 @@ def decode_cursor(cursor):
         return None
 
 
-class ICStandIn:
+class ICStandIn(LoopbackServer):
     def __init__(self, api_keys=None, feed_ids=(DEFAULT_FEED_ID,), clock=None):
         self.api_keys = dict(api_keys or {"good-key": {INTEL}})
         self.feeds = {feed_id: {} for feed_id in feed_ids}  # feed -> id -> (seq, object)
@@ -62,7 +64,6 @@ class ICStandIn:
         self.faults = []  # [dict(pattern, status, retry_after, kind)]
         self.latency = 0.0
         self.synthetic = None  # optional callable(feed_id, start_seq, limit) for benchmarks
-        self._server = None
 
     # ------------------------------------------------------------------------------------------ data
     def publish(self, generated, feed_id=DEFAULT_FEED_ID):
@@ -119,29 +120,6 @@ class ICStandIn:
     def calls(self, path_pattern=r"."):
         regex = re.compile(path_pattern)
         return [r for r in self.requests if regex.search(r["path"])]
-
-    # ------------------------------------------------------------------------------------------ server
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self):
-        handler = type("Handler", (_Handler,), {"standin": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self):
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
     # ------------------------------------------------------------------------------------------ behaviour
     def feed_page(self, feed_id, params):
@@ -283,3 +261,6 @@ class _Handler(BaseHTTPRequestHandler):
                 return 404, {"message": "Relationship not found"}
             return 200, obj
         return 404, {"message": "Not found"}
+
+
+ICStandIn.handler_class = _Handler

@@ -33,19 +33,20 @@ import re
 import threading
 import uuid
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 from xml.sax.saxutils import escape
 
 from .conffile import read_conf
+from .loopback import LoopbackServer
 
 ATOM_NS = 'xmlns="http://www.w3.org/2005/Atom" xmlns:s="http://dev.splunk.com/ns/rest" ' \
           'xmlns:opensearch="http://a9.com/-/spec/opensearch/1.1/"'
 DEFAULT_LIMITS = {"kvstore": {"max_documents_per_batch_save": "1000", "max_rows_per_query": "50000"}}
 
 
-class SplunkdStandIn:
+class SplunkdStandIn(LoopbackServer):
     """State of one fake splunkd plus its HTTP server. Use as a context manager or call start()/stop()."""
 
     def __init__(self, app_dir=None, app="sekoia_ic", session_keys=("test-session-key",), server_roles=None,
@@ -66,8 +67,6 @@ class SplunkdStandIn:
             self.confs.setdefault("limits", {})[stanza] = dict(values)
         if app_dir is not None:
             self.load_app(Path(app_dir))
-        self._server = None
-        self._thread = None
         self.app_dir = Path(app_dir) if app_dir is not None else None
         self.scratch_dir = None  # SPLUNK_HOME and dispatch dir of commands run by search/jobs
 
@@ -87,32 +86,8 @@ class SplunkdStandIn:
                 "is_configured", "0").lower() in ("1", "true") else "0"
 
     @property
-    def port(self):
-        return self._server.server_address[1]
-
-    @property
     def uri(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self):
-        handler = type("Handler", (_Handler,), {"standin": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
+        return self.url
 
     # ------------------------------------------------------------------------------------------ helpers for tests
     def rows(self, collection):
@@ -732,3 +707,6 @@ class _Handler(BaseHTTPRequestHandler):
                                     "version": s.confs.get("app", {}).get("launcher", {}).get("version", "")},
                              app=name, path=f"/servicesNS/nobody/system/apps/local/{name}")
         return (200,) + render([entity], "/services/apps/local", base, output_mode, "localapps")
+
+
+SplunkdStandIn.handler_class = _Handler

@@ -10,12 +10,13 @@ JavaScript with Simple XML", and "Splunk Web REST proxy: /splunkd/__raw"):
 It renders no other Simple XML element (searches, charts): the setup view needs none.
 """
 import secrets
-import threading
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from xml.etree import ElementTree
+
+from .loopback import LoopbackServer
 
 PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{label} | Splunk</title>
@@ -28,7 +29,9 @@ PAGE = """<!DOCTYPE html>
 </div><script src="/en-US/static/app/{app}/{script}"></script></body></html>"""
 
 
-class SplunkWebStandIn:
+class SplunkWebStandIn(LoopbackServer):
+    handler_attribute = "web"
+
     def __init__(self, splunkd, app_dir, session_key, app="sekoia_ic"):
         self.splunkd = splunkd
         self.app_dir = Path(app_dir)
@@ -36,31 +39,9 @@ class SplunkWebStandIn:
         self.app = app
         self.csrf = secrets.token_hex(16)
         self.proxied = []  # (method, path, status) through /splunkd/__raw
-        self._server = None
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def view_url(self, view):
         return f"{self.url}/en-US/app/{self.app}/{view}"
-
-    def start(self):
-        handler = type("Handler", (_Handler,), {"web": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self):
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
     def render(self, view):
         path = self.app_dir / "default" / "data" / "ui" / "views" / f"{view}.xml"
@@ -139,3 +120,6 @@ class _Handler(BaseHTTPRequestHandler):
             status, data, ctype = exc.code, exc.read(), exc.headers.get("Content-Type")
         web.proxied.append((method, path, status))
         return self._send(status, data, ctype or "application/json")
+
+
+SplunkWebStandIn.handler_class = _Handler
