@@ -136,3 +136,36 @@ def test_kvstore_error_keeps_the_checkpoint(taxii_splunkd, taxii, tmp_path):
     assert state["taxii_added_after"] == before and "KV Store is shutting down" in state["last_error"]
     assert run_input(taxii_splunkd, tmp_path, params(taxii)).returncode == 0
     assert lookup(taxii_splunkd) == expected(feed)
+
+
+def proxied_params(proxy, taxii, page_size=10):
+    return dict(params(taxii, page_size), taxii_api_root=proxy.url + "/" + taxii.api_root.split("/", 3)[3])
+
+
+def test_429_waits_as_told_and_goes_on(taxii_splunkd, taxii, tmp_path):
+    from tests.standins.taxii_server import FaultProxy
+    feed = stix_data.make_feed(25)
+    taxii.publish([g.indicator for g in feed])
+    with FaultProxy(taxii.url) as proxy:
+        proxy.fail(429, times=1, retry_after=1)
+        result = run_input(taxii_splunkd, tmp_path, proxied_params(proxy, taxii))
+    assert result.returncode == 0, result.stderr
+    assert lookup(taxii_splunkd) == expected(feed)
+    pages = [r for r in proxy.requests if "/objects/" in r[1]]
+    assert pages[0][2] == 429 and pages[1][3] - pages[0][3] >= 0.95
+
+
+def test_truncated_page_writes_nothing_of_it_and_keeps_the_checkpoint(taxii_splunkd, taxii, tmp_path):
+    from tests.standins.taxii_server import FaultProxy
+    feed = stix_data.make_feed(25)
+    taxii.publish([g.indicator for g in feed])
+    with FaultProxy(taxii.url) as proxy:
+        proxy.truncate(times=1, after=1)  # the second page is cut in half
+        result = run_input(taxii_splunkd, tmp_path, proxied_params(proxy, taxii))
+        assert result.returncode == 1
+        assert_clean_exit(result)
+        state = checkpoint(taxii_splunkd)
+        assert state["pages"] == 1 and "TAXII 2.1 envelope" in state["last_error"]
+        assert len({row[4] for row in lookup(taxii_splunkd)}) == 10  # the first page only
+        assert run_input(taxii_splunkd, tmp_path, proxied_params(proxy, taxii)).returncode == 0
+    assert lookup(taxii_splunkd) == expected(feed)

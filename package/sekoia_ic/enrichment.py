@@ -311,6 +311,25 @@ class Enricher:
             return local
         return merge([api, local]) if local.get("matched") else api
 
+    @staticmethod
+    def _several(values, parse, parsed):
+        """(None, one Observable or a tuple of distinct ones; how many values could not be one) for the values
+        of one record."""
+        found, bad = [], 0
+        for item in values:
+            if not item:
+                continue
+            observable = parsed.get(item, False)
+            if observable is False:
+                observable = parse(item)
+            if observable is None:
+                bad += 1
+            elif observable not in found:
+                found.append(observable)
+        if not found:
+            return None, bad
+        return (found[0] if len(found) == 1 else tuple(found)), bad
+
     def enrich_chunk(self, records, fields, wanted_type, prefix):
         """Add the prefix* fields to the records of one chunk, in place. Work is per distinct value: each raw value
         is parsed once, each observable resolved once, and its output fields built once and shared by the records
@@ -320,27 +339,40 @@ class Enricher:
         per_record = []  # per record: None, one Observable, or a tuple of several (the hot loop stays small)
         distinct = set()
         invalid = 0
-        for record in records:
-            found = None
-            for name in fields:
+
+        def parse(item):
+            observable = parsed[item] = to_observable(item, wanted_type)
+            if observable is not None:
+                distinct.add(observable)
+            return observable
+
+        if len(fields) == 1:  # the common case, kept tight: one field, single values
+            name, known, append = fields[0], parsed.get, per_record.append
+            for record in records:
                 raw = record.get(name)
-                if raw is None or raw == "":
-                    continue
-                for item in (raw if raw.__class__ is list else (raw,)):
-                    observable = parsed.get(item, False)
+                if raw.__class__ is str and raw:
+                    observable = known(raw, False)
                     if observable is False:
-                        observable = parsed[item] = to_observable(item, wanted_type)
-                        if observable is not None:
-                            distinct.add(observable)
+                        observable = parse(raw)
                     if observable is None:
                         invalid += 1
-                    elif found is None:
-                        found = observable
-                    elif found.__class__ is Observable:
-                        found = (found, observable) if found != observable else found
-                    elif observable not in found:
-                        found += (observable,)
-            per_record.append(found)
+                    append(observable)
+                elif raw.__class__ is list:
+                    observables, bad = self._several(raw, parse, parsed)
+                    invalid += bad
+                    append(observables)
+                else:
+                    append(None)
+        else:
+            for record in records:
+                values = []
+                for name in fields:
+                    raw = record.get(name)
+                    if raw:
+                        values.extend(raw if raw.__class__ is list else (raw,))
+                observables, bad = self._several(values, parse, parsed)
+                invalid += bad
+                per_record.append(observables)
         self.stats.invalid_values += invalid
         self.stats.events += len(records)
         self.stats.distinct_values += len(distinct - self._seen_values)

@@ -1,12 +1,14 @@
 """A real TAXII 2.1 server for the tests: medallion (the OASIS TAXII 2.1 reference server, PyPI) with its memory
 backend, started on 127.0.0.1 in a subprocess, serving one API root ("inthreat") with one collection whose id is
 the feed id, as the IC's TAXII server does (DESIGN.md, "IC API facts" > TAXII 2.1). The API key is the Basic
-auth password. Objects are published through the TAXII API itself (POST to the collection's objects)."""
+auth password. Objects are published through the TAXII API itself (POST to the collection's objects).
+FaultProxy puts the IC API's faults (429 with Retry-After, 5xx, a body cut short) in front of it."""
 import json
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -86,3 +88,93 @@ class TaxiiServer:
         assert status.failure_count == 0, status
         collection.close()
         time.sleep(0.002)  # distinct date_added for the next publication
+
+
+class FaultProxy:
+    """A reverse proxy in front of the TAXII server that can answer the next matching requests itself: a status
+    (429 with Retry-After, 5xx) or the real answer cut in half. Everything else passes through unchanged."""
+
+    def __init__(self, upstream):
+        from .loopback import LoopbackServer
+
+        self.upstream = upstream.rstrip("/")
+        self.faults = []
+        self.requests = []  # (method, path, status, time)
+        proxy = self
+
+        class Server(LoopbackServer):
+            handler_class = _proxy_handler(proxy)
+
+        self.server = Server()
+
+    @property
+    def url(self):
+        return self.server.url
+
+    def fail(self, status, times=1, retry_after=None, path=r"/objects/"):
+        import re
+        self.faults += [{"kind": "status", "status": status, "retry_after": retry_after,
+                         "pattern": re.compile(path)}] * times
+
+    def truncate(self, times=1, path=r"/objects/", after=0):
+        """Cut the body of the matching request number after+1 (after=1: the second page)."""
+        import re
+        self.faults += [{"kind": "pass", "pattern": re.compile(path)}] * after
+        self.faults += [{"kind": "truncate", "pattern": re.compile(path)}] * times
+
+    def __enter__(self):
+        self.server.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.stop()
+
+
+def _proxy_handler(proxy):
+    from http.server import BaseHTTPRequestHandler
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            self._forward("GET")
+
+        def do_POST(self):
+            self._forward("POST")
+
+        def _forward(self, method):
+            fault = next((f for f in proxy.faults if f["pattern"].search(self.path)), None)
+            if fault:
+                proxy.faults.remove(fault)
+            if fault and fault["kind"] == "status":
+                body = b'{"title": "fault injected by the test proxy"}'
+                headers = {"Content-Type": "application/taxii+json;version=2.1"}
+                if fault["retry_after"] is not None:
+                    headers["Retry-After"] = str(fault["retry_after"])
+                return self._answer(method, fault["status"], headers, body)
+            length = int(self.headers.get("Content-Length") or 0)
+            data = self.rfile.read(length) if length else None
+            forwarded = {k: v for k, v in self.headers.items() if k.lower() in ("authorization", "accept",
+                                                                                 "content-type")}
+            request = urllib.request.Request(proxy.upstream + self.path, data=data, method=method, headers=forwarded)
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    status, headers, body = response.status, dict(response.headers), response.read()
+            except urllib.error.HTTPError as exc:
+                status, headers, body = exc.code, dict(exc.headers), exc.read()
+            if fault and fault["kind"] == "truncate":
+                body = body[: len(body) // 2]
+            keep = {k: v for k, v in headers.items() if k.lower().startswith("x-taxii") or k.lower() == "content-type"}
+            self._answer(method, status, keep, body)
+
+        def _answer(self, method, status, headers, body):
+            proxy.requests.append((method, self.path, status, time.monotonic()))
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    return Handler
