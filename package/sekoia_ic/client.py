@@ -5,7 +5,6 @@ version, urllib3 retries with backoff on 429/5xx that honour Retry-After, and a 
 every attempt (retries included) goes through. Failures become the typed errors of sekoia_ic.errors, whose
 messages never contain the API key.
 """
-import json
 import logging
 
 import requests
