@@ -152,16 +152,17 @@ def test_no_api_key_gives_one_error_pointing_to_setup(configured_splunkd, ic, in
     assert ic.requests == []
 
 
-def test_401_gives_one_error_not_one_per_event(configured_splunkd, ic, intel, tmp_path):
-    configured_splunkd.set_password("sekoia_ic", "api_key", "revoked-key")
+@pytest.mark.parametrize("key, words", [("revoked-key", "HTTP 401"), ("no-intel-key", "HTTP 403")])
+def test_401_403_give_one_error_not_one_per_event(configured_splunkd, ic, intel, tmp_path, key, words):
+    configured_splunkd.set_password("sekoia_ic", "api_key", key)
     chunks = [[{"ip": f"77.92.0.{i}"} for i in range(1, 40)], [{"ip": f"77.93.0.{i}"} for i in range(1, 40)]]
     _, _, answers = run_command(configured_splunkd.uri, ["field=ip", "mode=api"], chunks, tmp_path)
     errors = [text for level, text in messages(answers) if level == "ERROR"]
-    assert len(errors) == 1 and "HTTP 401" in errors[0]
+    assert len(errors) == 1 and words in errors[0]
     assert len(ic.requests) <= 4  # one wave of concurrent requests at most, then none
     records = [r for _, chunk in answers for r in chunk]
-    assert all("HTTP 401" in r["sekoia_error"] for r in records)
-    assert API_KEY not in str(answers)
+    assert all(words in r["sekoia_error"] for r in records)
+    assert key not in str(answers) and API_KEY not in str(answers)
 
 
 def test_429_waits_within_bounds_then_marks_the_rest(configured_splunkd, ic, intel, tmp_path):
