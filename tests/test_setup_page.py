@@ -83,6 +83,7 @@ def test_first_setup_saves_everything_and_tests_the_connection(browser, web, spl
     feed_input = splunkd.confs["inputs"]["sekoia_ic_feed://default"]
     assert feed_input["disabled"] == "0" and feed_input["feed_id"] == "d6092c37-d8d7-45c3-8aff-c4dc26030608"
     assert splunkd.app_state == {"configured": "1", "reloads": 1}
+    assert ("POST", "/servicesNS/nobody/system/apps/local/sekoia_ic/_reload?output_mode=json", 200) in web.proxied
     assert "A key is saved" in browser.find_element(By.ID, "sekoia-api-key-state").text
     assert browser.find_element(By.ID, "sekoia-api-key").get_attribute("value") == ""
 

@@ -37,7 +37,9 @@
     }
 
     function endpoint(path) {
-        return rootPath() + "/splunkd/__raw/servicesNS/nobody/" + APP + "/" + path +
+        // App-level objects live in nobody/sekoia_ic; apps/local is reached through nobody/system as usual.
+        var namespace = path.indexOf("apps/local/") === 0 ? "system" : APP;
+        return rootPath() + "/splunkd/__raw/servicesNS/nobody/" + namespace + "/" + path +
             (path.indexOf("?") >= 0 ? "&" : "?") + "output_mode=json";
     }
 
