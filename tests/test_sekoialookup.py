@@ -184,3 +184,14 @@ def test_expired_shared_cache_entries_are_purged(configured_splunkd, ic, intel, 
                     "context": '{"matched": false}', "expires": 1000}
     run_command(configured_splunkd.uri, ["field=ip", "mode=api"], [[{"ip": "9.9.9.9"}]], tmp_path)
     assert "old" not in cache and [d["value"] for d in cache.values()] == ["9.9.9.9"]
+
+
+def test_one_kv_request_per_chunk_and_none_for_values_already_seen(configured_splunkd, ic, intel, tmp_path):
+    chunks = [[{"ip": f"11.0.0.{i}"} for i in range(50)] + [{"ip": KNOWN_IP}],
+              [{"ip": f"11.0.0.{i}"} for i in range(50)],  # all seen: no request
+              [{"ip": "11.0.1.1"}, {"ip": KNOWN_IP}]]  # one new value: one request for it alone
+    _, _, answers = run_command(configured_splunkd.uri, ["field=ip", "mode=local"], chunks, tmp_path)
+    finds = [p for m, p, params in configured_splunkd.requests if p.endswith("sekoia_ic_indicators/batch_find")]
+    # chunk 1: the values, then the CIDR range rows (once per search); chunk 3: the new value.
+    assert len(finds) == 3
+    assert [r["sekoia_matched"] for r in answers[2][1]] == ["false", "true"]

@@ -27,6 +27,8 @@ MODES = ("local", "api", "both")
 DEFAULT_TTL = 3600
 MAX_WORKERS = 4
 CACHE_SIZE = 100_000
+LOCAL_TTL = 300  # seconds a local lookup answer is reused within one search (the feed syncs every 15 minutes)
+_UNKNOWN = object()
 
 
 @dataclass
@@ -105,6 +107,7 @@ class Enricher:
         self.ttl = ttl
         self.clock = clock
         self.cache = TTLCache(maxsize=CACHE_SIZE, ttl=ttl, timer=time.monotonic)
+        self.local_cache = TTLCache(maxsize=CACHE_SIZE, ttl=LOCAL_TTL, timer=time.monotonic)
         self.stats = Stats()
         self.messages = messages if messages is not None else []  # (level, text) for the job inspector
         self._said = set()
@@ -128,20 +131,32 @@ class Enricher:
         return self.service.kvstore[name].data
 
     def local_matches(self, observables):
-        """{observable: lookup row} for the observables the local lookup holds (exact values, then CIDR ranges)."""
-        if not observables:
-            return {}
+        """{observable: lookup row} for the observables the local lookup holds (exact values, then CIDR ranges).
+        Answers, found or not, are kept for the search (at most LOCAL_TTL): a value seen in an earlier chunk
+        costs no KV store request."""
+        found, unknown = {}, []
+        for observable in observables:
+            row = self.local_cache.get(observable, _UNKNOWN)
+            if row is _UNKNOWN:
+                unknown.append(observable)
+            elif row is not None:
+                found[observable] = row
+        if not unknown:
+            return found
         try:
             if self._indicators is None:
                 self._indicators = self._kv(INDICATORS_COLLECTION)
-            by_value = {o.value: o for o in observables}
+            by_value = {o.value: o for o in unknown}
             rows = self._indicators.batch_find({"query": {"value": {"$in": sorted(by_value)}}})[0]
-            found = {}
+            fresh = {}
             for row in rows:
                 observable = by_value.get(row.get("value"))
                 if observable is not None:
-                    found[observable] = row
-            self._match_ranges(observables, found)
+                    fresh[observable] = row
+            self._match_ranges(unknown, fresh)
+            for observable in unknown:
+                self.local_cache[observable] = fresh.get(observable)
+            found.update(fresh)
             return found
         except Exception as exc:  # noqa: BLE001 - a missing or failing lookup must not break the search
             self.stats.errors += 1
