@@ -282,7 +282,8 @@ class Enricher:
 
     # ------------------------------------------------------------------------------------------ chunk
     def resolve(self, observables):
-        """{observable: summary or error text (str)} for a chunk's distinct observables."""
+        """{observable: summary} for a chunk's distinct observables; a summary has an "error" text when the API
+        could not be asked about it."""
         results = {}
         needs_api = []
         local = self.local_matches(observables) if self.mode in ("local", "both") else {}
