@@ -6,10 +6,6 @@ marking-definition (DESIGN.md, "IC API facts").
 """
 from .stix_common import TLP_MARKINGS, parse_time
 
-FIELDS = ("matched", "indicator_id", "indicator_name", "threats", "kill_chain_phases", "confidence",
-          "valid_until", "sources", "tlp", "type", "error")
-
-
 def _unique(values):
     seen, out = set(), []
     for value in values:

@@ -4,7 +4,6 @@ Per chunk: collect the distinct values of the chosen fields, match them against 
 store request (batch_find with $in), then ask the IC context API only for what is neither in the in-process
 TTL cache nor in the shared KV store cache, a few requests at a time under the client's rate limit.
 """
-import hashlib
 import ipaddress
 import json
 import logging
@@ -17,7 +16,7 @@ from cachetools import TTLCache
 
 from . import errors
 from .context import merge, summarise_context, summarise_row
-from .observables import TYPES, InvalidObservable, detect_type, is_public_ip, normalise
+from .observables import TYPES, InvalidObservable, detect_type, is_public_ip, normalise, observable_key
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +93,7 @@ def to_observable(raw, wanted_type):
 
 
 def cache_key(observable):
-    return hashlib.sha1(f"{observable.type}\x00{observable.value}".encode("utf-8")).hexdigest()
+    return observable_key(observable.type, observable.value)
 
 
 class Enricher:

@@ -4,13 +4,13 @@ Patterns are parsed with stix2-patterns (never regexes). Each comparison `<objec
 an observable the lookup knows becomes a row; OR and AND simply list several comparisons, and comparisons that
 only qualify an observable (network-traffic:dst_port, ...) add no row.
 """
-import hashlib
 import re
 
 from stix2patterns.exceptions import ParseException
 from stix2patterns.v21.pattern import Pattern
 
 from .observables import STIX_HASH_NAMES, InvalidObservable, normalise
+from .observables import observable_key as row_key
 from .stix_common import TLP_MARKINGS, InvalidIndicator, parse_time
 
 NETWORK_REF_PATHS = (["dst_ref", "value"], ["src_ref", "value"])
@@ -99,11 +99,6 @@ def _observable(object_type, path, value, declared, operator):
             except InvalidObservable:
                 continue
     return None
-
-
-def row_key(obs_type, value):
-    """One row per (type, normalised value), whatever indicator names it."""
-    return hashlib.sha1(f"{obs_type}\x00{value}".encode("utf-8")).hexdigest()
 
 
 def check_indicator(obj):

@@ -21,6 +21,18 @@ def kvstore_limit(service, key, default):
         return default
 
 
+def _paged(fetch, page_size):
+    """Every document of a query read page by page (fetch(skip, limit) -> one page sorted by _key), so that
+    max_rows_per_query never truncates the answer."""
+    skip = 0
+    while True:
+        page = fetch(skip, page_size)
+        yield from page
+        if len(page) < page_size:
+            return
+        skip += len(page)
+
+
 def chunks(items, size):
     items = list(items)
     for start in range(0, len(items), size):
@@ -45,35 +57,28 @@ class KVCollection:
         return written
 
     def find(self, query=None, fields=None):
-        """Every document matching the query, paged by _key so that max_rows_per_query never truncates."""
-        page_size = min(self.max_rows, 10000)
-        skip = 0
-        while True:
-            options = {"sort": "_key", "limit": page_size, "skip": skip}
+        """Every document matching the query."""
+        def fetch(skip, limit):
+            options = {"sort": "_key", "limit": limit, "skip": skip}
             if query:
                 options["query"] = json.dumps(query)
             if fields:
                 options["fields"] = ",".join(fields)
-            page = self.data.query(**options)
-            yield from page
-            if len(page) < page_size:
-                return
-            skip += len(page)
+            return self.data.query(**options)
+
+        return _paged(fetch, min(self.max_rows, 10000))
 
     def find_in(self, field, values, fields=None):
-        """Documents whose field is one of values: one batch_find request per FIND_IN_CHUNK values. Each query
-        pages by _key like find() so that max_rows_per_query never truncates."""
+        """Documents whose field is one of values: one batch_find request (its query in the body) per
+        FIND_IN_CHUNK values and page."""
         for part in chunks(sorted(set(values)), FIND_IN_CHUNK):
-            skip = 0
-            while True:
-                query = {"query": {field: {"$in": part}}, "sort": [{"_key": 1}], "skip": skip, "limit": self.max_rows}
+            def fetch(skip, limit, part=part):
+                query = {"query": {field: {"$in": part}}, "sort": [{"_key": 1}], "skip": skip, "limit": limit}
                 if fields:
                     query["fields"] = fields
-                page = self.data.batch_find(query)[0]
-                yield from page
-                if len(page) < self.max_rows:
-                    break
-                skip += len(page)
+                return self.data.batch_find(query)[0]
+
+            yield from _paged(fetch, self.max_rows)
 
     def delete_where(self, query):
         if not query:

@@ -47,6 +47,7 @@ class SekoiaLookupCommand(StreamingCommand):
         self._fields = []
         self._type = "auto"
         self._problem = None
+        self._said = set()  # each message once per search, whoever raises it
 
     def _protocol_v2_option_parser(self, arg):
         # field= may be given several times: accumulate instead of keeping the last one.
@@ -122,10 +123,9 @@ class SekoiaLookupCommand(StreamingCommand):
         self._enricher.messages.clear()
 
     def _say_once(self, level, text):
-        said = self.__dict__.setdefault("_said", set())
-        if text in said:
+        if text in self._said:
             return
-        said.add(text)
+        self._said.add(text)
         log.log(logging.ERROR if level == "error" else logging.WARNING, text)
         (self.write_error if level == "error" else self.write_warning)(text)
 

@@ -1,6 +1,7 @@
 """Observable types and values: how the app normalises them (DESIGN.md, "KV store") and how it recognises the
 type of a bare value in an event. The feed and the search command use the same rules, so that a value from an
 event finds the row written from the feed."""
+import hashlib
 import ipaddress
 import re
 from urllib.parse import urlsplit
@@ -62,6 +63,12 @@ def _normalise_ip(obs_type, text):
     if network.num_addresses == 1:  # a /32 or /128 is one address
         return str(network.network_address), "", False
     return str(network), "", True
+
+
+def observable_key(obs_type, value):
+    """The key of an observable: of its lookup row (one row per type and normalised value, whatever indicator
+    names it) and of its entry in the shared context cache."""
+    return hashlib.sha1(f"{obs_type}\x00{value}".encode("utf-8")).hexdigest()
 
 
 def detect_type(value):
