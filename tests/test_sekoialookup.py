@@ -65,7 +65,8 @@ def test_both_mode_enriches_matches_and_asks_the_api_only_for_them(configured_sp
     # range, not this address, so the local row is what shows).
     assert sorted(context_calls(ic)) == sorted([("ipv4-addr", KNOWN_IP), ("ipv4-addr", "45.5.0.77")])
     info = [text for level, text in messages(answers) if level == "INFO"]
-    assert info == ["sekoialookup: events=6 distinct_values=4 local_matches=3 cache_hits=1 api_calls=2 errors=0 "
+    # KNOWN_IP again in the second chunk reuses the first chunk's answer: no second lookup, no cache hit.
+    assert info == ["sekoialookup: events=6 distinct_values=4 local_matches=2 cache_hits=0 api_calls=2 errors=0 "
                     "invalid_values=0"]
 
 
@@ -195,3 +196,29 @@ def test_one_kv_request_per_chunk_and_none_for_values_already_seen(configured_sp
     # chunk 1: the values, then the CIDR range rows (once per search); chunk 3: the new value.
     assert len(finds) == 3
     assert [r["sekoia_matched"] for r in answers[2][1]] == ["false", "true"]
+
+
+def test_a_chunk_whose_lookup_failed_is_looked_up_again_in_the_next(configured_splunkd, ic, intel, tmp_path):
+    configured_splunkd.inject_failure(r"sekoia_ic_indicators/batch_find", status=503, message="KV Store is starting")
+    chunks = [[{"ip": KNOWN_IP}], [{"ip": KNOWN_IP}]]
+    _, _, answers = run_command(configured_splunkd.uri, ["field=ip", "mode=local"], chunks, tmp_path)
+    assert [answers[0][1][0]["sekoia_matched"], answers[1][1][0]["sekoia_matched"]] == ["false", "true"]
+    warnings = [text for level, text in messages(answers) if level == "WARN"]
+    assert len(warnings) == 1 and "could not be read" in warnings[0]
+
+
+def test_multivalue_fields(configured_splunkd, ic, intel, tmp_path):
+    domain = intel["domain"].observables[0].value
+    chunks = [[{"_raw": "a", "dest": ["8.8.8.8", KNOWN_IP]}, {"_raw": "b", "dest": ["not a value", domain]},
+               {"_raw": "c", "dest": "10.9.9.9"}],
+              [{"_raw": "d", "dest": ["8.8.8.8", KNOWN_IP]}]]
+    _, _, answers = run_command(configured_splunkd.uri, ["field=dest", "mode=local"], chunks, tmp_path)
+    a, b, c, d = [r for _, chunk in answers for r in chunk]
+    assert a["dest"] == ["8.8.8.8", KNOWN_IP]  # the event's own values pass unchanged
+    assert a["sekoia_matched"] == "true" and a["sekoia_indicator_id"] == intel["ip"].indicator["id"]
+    assert a["sekoia_type"] == "ipv4-addr"
+    assert b["sekoia_matched"] == "true" and b["sekoia_type"] == "domain-name"
+    assert c["sekoia_matched"] == "false" and c.get("sekoia_indicator_id", "") == ""
+    assert d == a | {"_raw": "d"}
+    info = [text for level, text in messages(answers) if level == "INFO"]
+    assert "invalid_values=1" in info[0] and "distinct_values=4" in info[0]

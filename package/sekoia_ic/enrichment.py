@@ -1,8 +1,9 @@
 """The work of `sekoialookup`, one chunk of events at a time.
 
-Per chunk: collect the distinct values of the chosen fields, match them against the local lookup in one KV
-store request (batch_find with $in), then ask the IC context API only for what is neither in the in-process
-TTL cache nor in the shared KV store cache, a few requests at a time under the client's rate limit.
+Per chunk: collect the distinct values of the chosen fields; reuse the answers of the values an earlier chunk
+already had; match the new ones against the local lookup in one KV store request (batch_find with $in), then ask
+the IC context API only for what is neither in the in-process TTL cache nor in the shared KV store cache, a few
+requests at a time under the client's rate limit.
 """
 import ipaddress
 import json
@@ -11,8 +12,9 @@ import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import NamedTuple, Optional
 
-from cachetools import TTLCache
+from cachetools import Cache, TTLCache
 
 from . import errors
 from .context import merge, summarise_context, summarise_row
@@ -27,11 +29,12 @@ DEFAULT_TTL = 3600
 MAX_WORKERS = 4
 CACHE_SIZE = 100_000
 LOCAL_TTL = 300  # seconds a local lookup answer is reused within one search (the feed syncs every 15 minutes)
-_UNKNOWN = object()
 
 
 @dataclass
 class Stats:
+    """The job inspector's summary line. Values are counted when looked up, not each time a later chunk reuses
+    the answer: local_matches and cache_hits (API answers found in a cache) count distinct values."""
     events: int = 0
     distinct_values: int = 0
     invalid_values: int = 0
@@ -92,6 +95,14 @@ def to_observable(raw, wanted_type):
     return Observable((obs_type, value))
 
 
+class Answer(NamedTuple):
+    """What one raw value of an event gives: its observable (None when it is not one), the summary of what is
+    known about it, and the fields a record carrying only this value gets."""
+    observable: Optional[Observable]
+    summary: dict
+    fields: Optional[dict]
+
+
 def cache_key(observable):
     return observable_key(observable.type, observable.value)
 
@@ -99,14 +110,25 @@ def cache_key(observable):
 class Enricher:
     """Keeps its caches and stats for the life of one search process."""
 
-    def __init__(self, service, client_factory, mode="both", ttl=DEFAULT_TTL, clock=time.time, messages=None):
+    def __init__(self, service, client_factory, fields, wanted_type="auto", prefix="sekoia_", mode="both",
+                 ttl=DEFAULT_TTL, clock=time.time, messages=None):
         self.service = service
         self.client_factory = client_factory
+        self.fields = fields
+        self.wanted_type = wanted_type
+        self.prefix = prefix
         self.mode = mode
         self.ttl = ttl
         self.clock = clock
         self.cache = TTLCache(maxsize=CACHE_SIZE, ttl=ttl, timer=time.monotonic)
-        self.local_cache = TTLCache(maxsize=CACHE_SIZE, ttl=LOCAL_TTL, timer=time.monotonic)
+        # raw field value -> its Answer: a value seen in an earlier chunk costs one lookup here, no parsing, no
+        # KV store or API request. Never kept longer than the answers it was built from: the whole map is
+        # dropped when its time window ends (a TTLCache's per-entry upkeep costs more than the lookups it saves).
+        self.answers = Cache(maxsize=CACHE_SIZE)
+        self._answers_window = min(ttl, LOCAL_TTL)
+        self._answers_until = time.monotonic() + self._answers_window
+        self._unmatched = {f"{prefix}matched": "false"}
+        self._nothing = Answer(None, {"matched": False}, self._unmatched)  # empty or not an observable
         self.stats = Stats()
         self.messages = messages if messages is not None else []  # (level, text) for the job inspector
         self._said = set()
@@ -130,32 +152,19 @@ class Enricher:
         return self.service.kvstore[name].data
 
     def local_matches(self, observables):
-        """{observable: lookup row} for the observables the local lookup holds (exact values, then CIDR ranges).
-        Answers, found or not, are kept for the search (at most LOCAL_TTL): a value seen in an earlier chunk
-        costs no KV store request."""
-        found, unknown = {}, []
-        for observable in observables:
-            row = self.local_cache.get(observable, _UNKNOWN)
-            if row is _UNKNOWN:
-                unknown.append(observable)
-            elif row is not None:
-                found[observable] = row
-        if not unknown:
-            return found
+        """{observable: lookup row} for the observables the local lookup holds (exact values, then CIDR ranges),
+        in one KV store request."""
         try:
             if self._indicators is None:
                 self._indicators = self._kv(INDICATORS_COLLECTION)
-            by_value = {o.value: o for o in unknown}
+            by_value = {o.value: o for o in observables}
             rows = self._indicators.batch_find({"query": {"value": {"$in": sorted(by_value)}}})[0]
-            fresh = {}
+            found = {}
             for row in rows:
                 observable = by_value.get(row.get("value"))
                 if observable is not None:
-                    fresh[observable] = row
-            self._match_ranges(unknown, fresh)
-            for observable in unknown:
-                self.local_cache[observable] = fresh.get(observable)
-            found.update(fresh)
+                    found[observable] = row
+            self._match_ranges(observables, found)
             return found
         except Exception as exc:  # noqa: BLE001 - a missing or failing lookup must not break the search
             self.stats.errors += 1
@@ -326,92 +335,97 @@ class Enricher:
             return local
         return merge([api, local]) if local.get("matched") else api
 
-    @staticmethod
-    def _several(values, parse, parsed):
-        """(None, one Observable or a tuple of distinct ones; how many values could not be one) for the values
-        of one record."""
-        found, bad = [], 0
-        for item in values:
-            if not item:
-                continue
-            observable = parsed.get(item, False)
-            if observable is False:
-                observable = parse(item)
-            if observable is None:
-                bad += 1
-            elif observable not in found:
-                found.append(observable)
-        if not found:
-            return None, bad
-        return (found[0] if len(found) == 1 else tuple(found)), bad
-
-    def enrich_chunk(self, records, fields, wanted_type, prefix):
-        """Add the prefix* fields to the records of one chunk, in place. Work is per distinct value: each raw value
-        is parsed once, each observable resolved once, and its output fields built once and shared by the records
-        that carry it. Unknown fields are left out of a record (not set to ""), which keeps the CSV cheap.
-        Returns the names of the fields the chunk's records got."""
-        parsed = {}
-        per_record = []  # per record: None, one Observable, or a tuple of several (the hot loop stays small)
-        distinct = set()
-        invalid = 0
-
-        def parse(item):
-            observable = parsed[item] = to_observable(item, wanted_type)
-            if observable is not None:
-                distinct.add(observable)
-            return observable
-
-        if len(fields) == 1:  # the common case, kept tight: one field, single values
-            name, known, append = fields[0], parsed.get, per_record.append
-            for record in records:
-                raw = record.get(name)
-                if raw.__class__ is str and raw:
-                    observable = known(raw, False)
-                    if observable is False:
-                        observable = parse(raw)
-                    if observable is None:
-                        invalid += 1
-                    append(observable)
-                elif raw.__class__ is list:
-                    observables, bad = self._several(raw, parse, parsed)
-                    invalid += bad
-                    append(observables)
-                else:
-                    append(None)
-        else:
-            for record in records:
-                values = []
-                for name in fields:
-                    raw = record.get(name)
-                    if raw:
-                        values.extend(raw if raw.__class__ is list else (raw,))
-                observables, bad = self._several(values, parse, parsed)
-                invalid += bad
-                per_record.append(observables)
-        self.stats.invalid_values += invalid
+    def enrich_chunk(self, records):
+        """Add the prefix* fields to the records of one chunk, in place, and return the names of the fields they
+        got. Work is per distinct value: each raw value is parsed once, each observable resolved once, and its
+        output fields built once and shared by the records that carry it. Unknown fields are left out of a record
+        (not set to ""), which keeps the CSV cheap."""
         self.stats.events += len(records)
-        self.stats.distinct_values += len(distinct - self._seen_values)
-        self._seen_values |= distinct
-        results = self.resolve(sorted(distinct)) if distinct else {}
-        single = {o: output_fields(prefix, r, [o.type] if r.get("matched") else [],
-                                   [r["error"]] if r.get("error") else []) for o, r in results.items()}
-        unmatched = {f"{prefix}matched": "false"}
-        produced = set(unmatched)
-        for fields_of_one in single.values():
-            produced.update(fields_of_one)
-        for record, found in zip(records, per_record):
-            if found is None:
-                record.update(unmatched)
-            elif found.__class__ is Observable:
-                record.update(single[found])
+        if len(self.fields) == 1:  # the common case: one field; kept to two tight passes over the records
+            name = self.fields[0]
+            column = [record.get(name) for record in records]
+            try:
+                raws = set(column)
+            except TypeError:  # some records hold several values (lists): the general path below
+                pass
             else:
-                summaries = [results[o] for o in found]
-                types = sorted({o.type for o in found if results[o].get("matched")})
-                error_texts = sorted({f["error"] for f in summaries if f.get("error")})
-                merged = output_fields(prefix, merge(summaries), types, error_texts)
-                produced.update(merged)
-                record.update(merged)
-        return produced
+                answers = self._answers_of(raws)
+                for record, raw in zip(records, column):
+                    record.update(answers[raw].fields)
+                return set(self._unmatched).union(*(a.fields for a in answers.values()))
+        return self._enrich_several(records)
+
+    def _enrich_several(self, records):
+        """The general path: several fields, or multivalue fields; the answers of a record's values merged."""
+        items_per_record, raws = [], set()
+        for record in records:
+            items = []
+            for name in self.fields:
+                raw = record.get(name)
+                if raw:
+                    items.extend(raw if raw.__class__ is list else (raw,))
+            items_per_record.append(items)
+            raws.update(items)
+        answers = self._answers_of(raws)
+        built = {(): self._unmatched}  # the fields of each combination of observables met in the chunk
+        for record, items in zip(records, items_per_record):
+            distinct = {}
+            for item in items:
+                answer = answers[item]
+                if answer.observable is not None:
+                    distinct.setdefault(answer.observable, answer)
+            key = tuple(distinct)
+            fields = built.get(key)
+            if fields is None:
+                fields = built[key] = self._fields_of(list(distinct.values()))
+            record.update(fields)
+        return set().union(*built.values())
+
+    def _answers_of(self, raws):
+        """{raw value: Answer} for the distinct raw values of a chunk ("" and None included)."""
+        now = time.monotonic()
+        if now >= self._answers_until:
+            self.answers = Cache(maxsize=CACHE_SIZE)
+            self._answers_until = now + self._answers_window
+        out, todo = {}, {}
+        for raw in raws:
+            if not raw:
+                out[raw] = self._nothing
+                continue
+            known = self.answers.get(raw)
+            if known is not None:
+                out[raw] = known
+                continue
+            observable = to_observable(raw, self.wanted_type)
+            if observable is None:
+                self.stats.invalid_values += 1
+                out[raw] = self.answers[raw] = self._nothing
+            else:
+                todo[raw] = observable
+        if todo:
+            errors_before = self.stats.errors
+            distinct = set(todo.values())
+            self.stats.distinct_values += len(distinct - self._seen_values)
+            self._seen_values |= distinct
+            results = self.resolve(sorted(distinct))
+            # What failed (the lookup unreadable, the API not answering) is asked again in the next chunk.
+            remember = self.stats.errors == errors_before
+            built = {o: Answer(o, s, self._fields_of([Answer(o, s, None)])) for o, s in results.items()}
+            for raw, observable in todo.items():
+                out[raw] = built[observable]
+                if remember:
+                    self.answers[raw] = built[observable]
+        return out
+
+    def _fields_of(self, answers):
+        """The fields of a record whose values have these answers (distinct observables)."""
+        summaries = [a.summary for a in answers]
+        if not any(s.get("matched") or s.get("error") for s in summaries):
+            return self._unmatched  # most values: one shared dict
+        error_texts = sorted({s["error"] for s in summaries if s.get("error")})
+        types = sorted({a.observable.type for a in answers if a.summary.get("matched")})
+        summary = summaries[0] if len(summaries) == 1 else merge(summaries)
+        return output_fields(self.prefix, summary, types, error_texts)
 
 
 def output_fields(prefix, merged, types, error_texts):

@@ -88,7 +88,8 @@ class SekoiaLookupCommand(StreamingCommand):
                 raise settings_error
             return make_client(service, settings, max_retry_after=MAX_RETRY_AFTER, retries=2)
 
-        return Enricher(service, client_factory, mode=self.mode.lower(), ttl=int(self.ttl))
+        return Enricher(service, client_factory, self._fields, self._type, self.prefix, mode=self.mode.lower(),
+                        ttl=int(self.ttl))
 
     def stream(self, records):
         if self._problem:
@@ -100,7 +101,7 @@ class SekoiaLookupCommand(StreamingCommand):
         chunk = list(records)  # one whole chunk: batch the lookups over it
         produced = ()
         try:
-            produced = self._enricher.enrich_chunk(chunk, self._fields, self._type, self.prefix)
+            produced = self._enricher.enrich_chunk(chunk)
         except Exception as exc:  # noqa: BLE001 - never a traceback in the results
             log.exception("sekoialookup failed on a chunk")
             self._say_once("error", f"sekoialookup: internal error ({type(exc).__name__}); events passed "

@@ -16,15 +16,29 @@ def encode_chunk(metadata, body=""):
 
 
 def to_csv(records):
+    """A CSV body as splunkd writes it: a list value becomes its values joined by newlines plus an
+    `__mv_<name>` column holding `$value$;$value$` ($ doubled inside)."""
     fields = []
     for record in records:
-        for key in record:
+        for key, value in record.items():
             if key not in fields:
                 fields.append(key)
+            if isinstance(value, list) and f"__mv_{key}" not in fields:
+                fields.append(f"__mv_{key}")
+    rows = []
+    for record in records:
+        row = {}
+        for key, value in record.items():
+            if isinstance(value, list):
+                row[key] = "\n".join(value)
+                row[f"__mv_{key}"] = ";".join("$" + v.replace("$", "$$") + "$" for v in value)
+            else:
+                row[key] = value
+        rows.append(row)
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\r\n")
     writer.writeheader()
-    writer.writerows(records)
+    writer.writerows(rows)
     return out.getvalue() if records else ""
 
 
