@@ -63,6 +63,9 @@ def test_kvstore_crud_and_queries(splunkd):
     assert len(data.query()) == 10
     assert sorted(d["_key"] for d in data.query(query={"_key": {"$in": ["k1", "k2", "zz"]}})) == ["k1", "k2"]
     assert [d["n"] for d in data.query(query={"n": {"$gt": 3, "$lt": 6}}, sort="n")] == [4, 5]
+    # $in/$nin as Mongo compares: 3.0 is 3, true is not 1.
+    assert [d["n"] for d in data.query(query={"n": {"$in": [3.0, True, "5"]}})] == [3]
+    assert sorted(d["n"] for d in data.query(query={"n": {"$nin": [1, 2.0, False]}})) == [3, 4, 5, 6, 7, 8, 9, 100]
     assert [d["n"] for d in data.query(query={"$or": [{"n": 1}, {"n": 2}]}, sort="n:-1")] == [2, 1]
     assert [d["n"] for d in data.query(sort="n", limit=2, skip=1)] == [2, 3]
     assert set(data.query(query={"_key": "k1"}, fields="n")[0]) == {"_key", "n"}

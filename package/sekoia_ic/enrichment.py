@@ -302,8 +302,6 @@ class Enricher:
             else:
                 results[observable] = {"matched": False}
             if self.mode == "api" or (self.mode == "both" and observable in local):
-                if observable.type in ("ipv4-addr", "ipv6-addr") and not is_public_ip(observable.value):
-                    continue  # never sent outside: private, loopback, reserved...
                 needs_api.append(observable)
         if not needs_api:
             return results
@@ -320,7 +318,10 @@ class Enricher:
         for observable, summary in shared.items():
             self.cache[observable] = summary
             results[observable] = self._combine(results[observable], summary)
-        answers, failures = self.ask_api([o for o in uncached if o not in shared])
+        # Never sent outside: private, loopback, reserved... addresses. (Checked last: the test costs more than a
+        # cache lookup, and the caches only ever hold values that were sent.)
+        answers, failures = self.ask_api([o for o in uncached if o not in shared and (
+            o.type not in ("ipv4-addr", "ipv6-addr") or is_public_ip(o.value))])
         for observable, summary in answers.items():
             self.cache[observable] = summary  # negative answers too: one question per value per TTL
             results[observable] = self._combine(results[observable], summary)
@@ -420,7 +421,10 @@ class Enricher:
     def _fields_of(self, answers):
         """The fields of a record whose values have these answers (distinct observables)."""
         summaries = [a.summary for a in answers]
-        if not any(s.get("matched") or s.get("error") for s in summaries):
+        for summary in summaries:
+            if summary.get("matched") or summary.get("error"):
+                break
+        else:
             return self._unmatched  # most values: one shared dict
         error_texts = sorted({s["error"] for s in summaries if s.get("error")})
         types = sorted({a.observable.type for a in answers if a.summary.get("matched")})
