@@ -222,3 +222,12 @@ def test_multivalue_fields(configured_splunkd, ic, intel, tmp_path):
     assert d == a | {"_raw": "d"}
     info = [text for level, text in messages(answers) if level == "INFO"]
     assert "invalid_values=1" in info[0] and "distinct_values=4" in info[0]
+
+
+def test_ttl_0_reuses_no_answer_across_chunks(configured_splunkd, ic, intel, tmp_path):
+    chunks = [[{"ip": KNOWN_IP}], [{"ip": KNOWN_IP}]]
+    _, _, answers = run_command(configured_splunkd.uri, ["field=ip", "mode=both", "ttl=0"], chunks, tmp_path)
+    assert [answers[0][1][0]["sekoia_matched"], answers[1][1][0]["sekoia_matched"]] == ["true", "true"]
+    finds = [p for m, p, params in configured_splunkd.requests if p.endswith("sekoia_ic_indicators/batch_find")]
+    assert len(finds) == 2  # the value, in each chunk (an exact match needs no CIDR range rows)
+    assert context_calls(ic) == [("ipv4-addr", KNOWN_IP)] * 2
