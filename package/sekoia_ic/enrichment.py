@@ -351,8 +351,13 @@ class Enricher:
                 pass
             else:
                 answers = self._answers_of(raws)
+                unmatched, matched_field = self._unmatched, f"{self.prefix}matched"
                 for record, raw in zip(records, column):
-                    record.update(answers[raw].fields)
+                    fields = answers[raw].fields
+                    if fields is unmatched:  # most records: one item set is cheaper than an update
+                        record[matched_field] = "false"
+                    else:
+                        record.update(fields)
                 return set(self._unmatched).union(*(a.fields for a in answers.values()))
         return self._enrich_several(records)
 

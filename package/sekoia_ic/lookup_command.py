@@ -92,10 +92,11 @@ class SekoiaLookupCommand(StreamingCommand):
                         ttl=int(self.ttl))
 
     def stream(self, records):
+        # A plain function, not a generator: splunklib only iterates what it returns, and handing back the
+        # chunk's list saves a generator step per event.
         if self._problem:
             self._say_once("error", self._problem)
-            yield from records
-            return
+            return records
         if self._enricher is None:
             self._enricher = self._make_enricher()
         chunk = list(records)  # one whole chunk: batch the lookups over it
@@ -116,7 +117,7 @@ class SekoiaLookupCommand(StreamingCommand):
         if getattr(self, "_finished", False):
             self.write_info(self._enricher.stats.line())
             log.info(self._enricher.stats.line())
-        yield from chunk
+        return chunk
 
     def _flush_messages(self):
         for level, text in self._enricher.messages:
