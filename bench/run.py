@@ -44,7 +44,7 @@ STAGE = Path(os.environ["SEKOIA_IC_STAGE_DIR"])
 sys.path.insert(1, str(STAGE / "lib"))
 
 from tests.modinput import input_xml  # noqa: E402
-from tests.standins.chunked_protocol import encode_chunk, searchinfo, to_csv  # noqa: E402
+from tests.standins.chunked_protocol import encode_chunk, iter_chunks, searchinfo, to_csv  # noqa: E402
 from tests.standins.ic_api import ICStandIn  # noqa: E402
 from tests.standins.splunkd import SplunkdStandIn  # noqa: E402
 
@@ -166,18 +166,14 @@ def command_input(splunkd, args, events, distinct, home):
 def answered_records(out):
     """(records answered, whether the first record has sekoia_matched) in the command's output, without
     building a million dicts: the CSV rows are only counted."""
-    stream, count, enriched = io.BytesIO(out), 0, None
-    while True:
-        header = stream.readline()
-        if not header:
-            return count, enriched
-        meta_len, body_len = (int(x) for x in header.decode()[len("chunked 1.0,"):].split(","))
-        stream.read(meta_len)
-        rows = csv.reader(io.StringIO(stream.read(body_len).decode("utf-8")))
+    count, enriched = 0, None
+    for _, body in iter_chunks(io.BytesIO(out)):
+        rows = csv.reader(io.StringIO(body))
         columns = next(rows, None)
         if columns is not None:
             enriched = "sekoia_matched" in columns if enriched is None else enriched
             count += sum(1 for _ in rows)
+    return count, enriched
 
 
 def run_command(script, payload, events, home):

@@ -42,19 +42,22 @@ def to_csv(records):
     return out.getvalue() if records else ""
 
 
-def read_chunks(stream):
-    chunks = []
+def iter_chunks(stream):
+    """(metadata, CSV body text) for each chunk of a byte stream."""
     while True:
         header = stream.readline()
         if not header:
-            return chunks
+            return
         text = header.decode("utf-8").strip()
         if not text.startswith("chunked 1.0,"):
             raise ValueError(f"not a chunk header: {text[:200]!r}")
         meta_len, body_len = (int(x) for x in text[len("chunked 1.0,"):].split(","))
         metadata = json.loads(stream.read(meta_len).decode("utf-8"))
-        body = stream.read(body_len).decode("utf-8")
-        chunks.append((metadata, parse_csv(body)))
+        yield metadata, stream.read(body_len).decode("utf-8")
+
+
+def read_chunks(stream):
+    return [(metadata, parse_csv(body)) for metadata, body in iter_chunks(stream)]
 
 
 def parse_csv(body):
