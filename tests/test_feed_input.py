@@ -84,12 +84,13 @@ def test_first_run_then_incremental_run(configured_splunkd, ic, tmp_path):
     assert len(pulls) == 3  # 25 + 25 + 12 (<25: stop)
     assert pulls[0]["params"] == {"limit": "25", "match[type]": "indicator", "skip_expired": "true",
                                   "include_revoked": "false"}
-    assert pulls[1]["params"]["include_revoked"] == "true"  # resuming from a cursor: revocations must arrive
+    # Resuming from a cursor, rows may exist that a revocation or an expiry must remove: both must arrive.
+    assert pulls[1]["params"]["include_revoked"] == "true" and pulls[1]["params"]["skip_expired"] == "false"
     first = checkpoint(splunkd)
     assert first["status"] == "success" and first["cursor"] and first["initial_sync_done"] is True
-    # 60 + soon, and revoked_before: pages after the first ask for revocations too (an indicator revoked while a
-    # long first pull runs must not be missed), so it is seen on page 3, and gives no row.
-    assert first["objects_seen"] == 62 and first["pages"] == 3 and first["errors"] == 0
+    # 60 + soon, and revoked_before and expired_before: pages after the first ask for them (an indicator revoked or
+    # expired while a long first pull runs must not be missed), so they are seen on page 3, and give no row.
+    assert first["objects_seen"] == 63 and first["pages"] == 3 and first["errors"] == 0
     assert first["rows_written"] == len(expected(feed + [soon]))
     assert first["last_success"] >= first["last_run_start"]
 
@@ -108,7 +109,7 @@ def test_first_run_then_incremental_run(configured_splunkd, ic, tmp_path):
     assert result.returncode == 0, result.stderr
     pulls = ic.calls("/objects")
     assert len(pulls) == 1 and pulls[0]["params"]["cursor"] == first["cursor"]
-    assert pulls[0]["params"]["include_revoked"] == "true"
+    assert pulls[0]["params"]["include_revoked"] == "true" and pulls[0]["params"]["skip_expired"] == "false"
     assert lookup(splunkd) == expected(feed[2:] + [changed_same_id, newcomer])
     second = checkpoint(splunkd)
     assert second["objects_seen"] == 3 and second["expired_purged"] == 1

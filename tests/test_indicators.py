@@ -3,8 +3,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from sekoia_ic.indicators import (InvalidIndicator, UnsupportedPattern, is_live, parse_time, row_key, rows_for)
-from sekoia_ic.observables import detect_type, is_public_ip, normalise
+from sekoia_ic.indicators import Indicator, InvalidIndicator, UnsupportedPattern, parse_time, rows_for
+from sekoia_ic.observables import detect_type, is_public_ip, normalise, row_key
 from tests.standins import stix_data
 
 FEED = "feed-1"
@@ -18,7 +18,7 @@ def test_every_ic_pattern_shape(shape):
     want = sorted((o.type, o.value, o.hash_type, o.is_range) for o in generated.observables)
     assert got == want
     for row in rows:
-        assert row["_key"] == row_key(row["type"], row["value"])
+        assert row["_key"] == row_key(generated.indicator["id"], row["type"], row["value"])
         assert row["indicator_id"] == generated.indicator["id"]
         assert row["feed_id"] == FEED
         assert row["tlp"] == "green"
@@ -79,11 +79,73 @@ def test_unsupported_and_invalid_patterns():
 def test_is_live():
     now = datetime.now(timezone.utc)
     live = stix_data.make_indicator(stix_data.shape_ipv4, 1, now=now).indicator
-    assert is_live(live, now.timestamp())
-    assert not is_live(dict(live, revoked=True), now.timestamp())
+    assert Indicator(live).is_live(now.timestamp())
+    assert not Indicator(dict(live, revoked=True)).is_live(now.timestamp())
     expired = stix_data.make_indicator(stix_data.shape_ipv4, 1, now=now, created=now - timedelta(days=2),
                                        valid_until=now - timedelta(hours=1))
-    assert not is_live(expired.indicator, now.timestamp())
+    assert not Indicator(expired.indicator).is_live(now.timestamp())
+
+
+def test_one_row_key_per_indicator_and_observable():
+    """Two indicators naming one observable get two rows: each can leave without taking the other's."""
+    a = rows_for(indicator("[domain-name:value = 'shared.bad-domain.org']", id="indicator--" + "a" * 8 +
+                           "-aaaa-4aaa-8aaa-" + "a" * 12), FEED)
+    b = rows_for(indicator("[domain-name:value = 'Shared.Bad-Domain.ORG.']", id="indicator--" + "b" * 8 +
+                           "-bbbb-4bbb-8bbb-" + "b" * 12), FEED)
+    assert a[0]["value"] == b[0]["value"] == "shared.bad-domain.org"
+    assert a[0]["_key"] != b[0]["_key"]
+
+
+@pytest.mark.parametrize("pattern, rows", [
+    ("[email-message:sender_ref.value = 'Boss@Example.com']", [("email-addr", "boss@example.com", False)]),
+    ("[email-message:from_ref.value = 'a@example.com' OR email-message:sender_ref.value = 'b@example.com']",
+     [("email-addr", "a@example.com", False), ("email-addr", "b@example.com", False)]),
+    ("[network-traffic:dst_ref.value ISSUBSET '198.51.100.0/24']", [("ipv4-addr", "198.51.100.0/24", True)]),
+    ("[network-traffic:src_ref.value ISSUBSET '2001:db8::/32']", [("ipv6-addr", "2001:db8::/32", True)]),
+    ("[ipv4-addr:value ISSUBSET '203.0.113.0/25']", [("ipv4-addr", "203.0.113.0/25", True)]),
+])
+def test_more_comparisons_the_lookup_holds(pattern, rows):
+    got = sorted((r["type"], r["value"], r["is_range"]) for r in rows_for(indicator(pattern), FEED))
+    assert got == sorted(rows)
+
+
+def test_issubset_of_a_name_is_not_an_address_range():
+    with pytest.raises(UnsupportedPattern):
+        rows_for(indicator("[network-traffic:dst_ref.value ISSUBSET 'example.com']"), FEED)
+
+
+@pytest.mark.parametrize("unicode_form, ascii_form", [
+    ("bücher-malware.de", "xn--bcher-malware-wob.de"),
+    ("пример-вредонос.рф", "xn----dtbgbco2anibbmdcu.xn--p1ai"),
+    ("BÜCHER-Malware.DE.", "xn--bcher-malware-wob.de"),
+])
+def test_internationalised_domains_in_both_forms(unicode_form, ascii_form):
+    """UTS 46 (idna package): the feed's form and the event's form, Unicode or punycode, meet on one value."""
+    rows = rows_for(indicator(f"[domain-name:value = '{unicode_form}']"), FEED)
+    assert [(r["type"], r["value"]) for r in rows] == [("domain-name", ascii_form)]
+    assert rows_for(indicator(f"[domain-name:value = '{ascii_form}']"), FEED)[0]["value"] == ascii_form
+    from sekoia_ic.enrichment import to_observable
+    assert to_observable(unicode_form, "auto") == ("domain-name", ascii_form)
+    assert to_observable(ascii_form.upper(), "auto") == ("domain-name", ascii_form)
+    assert normalise("email-addr", f"Ops@{unicode_form.rstrip('.')}")[0] == f"ops@{ascii_form}"
+
+
+@pytest.mark.parametrize("changes", [
+    {"name": {"en": "x"}}, {"name": 7}, {"revoked": "false"}, {"valid_until": 1767323045},
+    {"valid_from": ["2026-01-01T00:00:00Z"]}, {"confidence": True}, {"kill_chain_phases": "delivery"},
+    {"id": "indicator--" + "x" * 200}, {"pattern": ["[ipv4-addr:value = '1.2.3.4']"]},
+])
+def test_fields_of_the_wrong_type_make_no_row(changes):
+    with pytest.raises(InvalidIndicator):
+        rows_for(dict(indicator("[ipv4-addr:value = '1.2.3.4']"), **changes), FEED)
+
+
+def test_values_over_4096_characters_make_no_row():
+    long_url = "http://example.com/" + "a" * 5000
+    with pytest.raises(UnsupportedPattern):
+        rows_for(indicator(f"[url:value = '{long_url}']"), FEED)
+    rows = rows_for(indicator(f"[url:value = '{long_url}' OR ipv4-addr:value = '1.2.3.4']"), FEED)
+    assert [(r["type"], r["value"]) for r in rows] == [("ipv4-addr", "1.2.3.4")]
 
 
 def test_normalise_and_detect():

@@ -137,7 +137,7 @@ def test_odd_values_pass(configured_splunkd, ic, intel, tmp_path):
     assert len(records) == 6 and all(r["sekoia_matched"] == "false" for r in records)
     assert records[2]["dest"] == "日本語.example" and records[4]["dest"] == "a,b;c\"d"
     assert len(records[1]["dest"]) == 100_000
-    assert context_calls(ic) == []
+    assert context_calls(ic) == [("domain-name", "xn--wgv71a119e.example")]  # an IDN, asked in its ASCII form
     assert b"Traceback" not in process.stdout
 
 
@@ -192,7 +192,7 @@ def test_one_kv_request_per_chunk_and_none_for_values_already_seen(configured_sp
               [{"ip": f"11.0.0.{i}"} for i in range(50)],  # all seen: no request
               [{"ip": "11.0.1.1"}, {"ip": KNOWN_IP}]]  # one new value: one request for it alone
     _, _, answers = run_command(configured_splunkd.uri, ["field=ip", "mode=local"], chunks, tmp_path)
-    finds = [p for m, p, params in configured_splunkd.requests if p.endswith("sekoia_ic_indicators/batch_find")]
+    finds = [p for m, p, params in configured_splunkd.requests if "data/sekoia_ic_indicators" in p]
     # chunk 1: the values, then the CIDR range rows (once per search); chunk 3: the new value.
     assert len(finds) == 3
     assert [r["sekoia_matched"] for r in answers[2][1]] == ["false", "true"]

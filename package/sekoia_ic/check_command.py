@@ -4,6 +4,7 @@ from splunklib.searchcommands import Configuration, GeneratingCommand, dispatch
 
 from . import logs
 from .connection_check import check_connection
+from .redaction import redact
 from .settings import app_service
 
 LOG_NAME = "sekoiacheck"
@@ -14,9 +15,10 @@ class SekoiaCheckCommand(GeneratingCommand):
     def generate(self):
         logs.setup(LOG_NAME)
         info = self.metadata.searchinfo
-        row = check_connection(app_service(info.splunkd_uri, info.session_key))
+        row = {name: redact(value) for name, value in
+               check_connection(app_service(info.splunkd_uri, info.session_key)).items()}
         if row["status"] != "ok":
-            self.write_warning(f"sekoiacheck: {row['message']}")
+            self.write_warning("sekoiacheck: {}", row["message"])  # str.format template: the text is an argument
         yield row
 
 

@@ -13,7 +13,7 @@ from urllib3 import exceptions as urllib3_exceptions
 from urllib3.exceptions import MaxRetryError, ResponseError
 from urllib3.util.retry import Retry
 
-from . import errors
+from . import errors, redaction
 from .ratelimit import RateLimiter
 from .regions import DEFAULT_REGION, base_url_for
 from .version import __version__
@@ -258,7 +258,7 @@ def _excerpt(response, size=200):
         text = response.text
     except Exception:  # noqa: BLE001 - a broken body is what we are reporting
         return "<unreadable body>"
-    text = " ".join(text.split())
+    text = redaction.redact(" ".join(text.split()))
     return (text[:size] + "...") if len(text) > size else (text or "<empty body>")
 
 

@@ -59,14 +59,26 @@ def summarise_context(answer):
     }
 
 
+def summarise_rows(rows):
+    """The enrichment the lookup rows of one observable give (one row per indicator naming it), the most recently
+    modified indicator first."""
+    if len(rows) == 1:
+        return summarise_row(rows[0])
+    ordered = sorted(rows, key=lambda r: r.get("modified") if isinstance(r.get("modified"), (int, float)) else 0,
+                     reverse=True)
+    return merge([summarise_row(r) for r in ordered])
+
+
 def summarise_row(row):
     """The enrichment a lookup row gives on its own (no threats or sources: the feed does not carry them)."""
+    phases = row.get("kill_chain_phases") or []
     return {
         "matched": True,
         "indicator_id": _unique([row.get("indicator_id")]),
         "indicator_name": _unique([row.get("indicator_name")]),
         "threats": [],
-        "kill_chain_phases": _unique(row.get("kill_chain_phases") or []),
+        # A list as the feed writes it; a plain string as collections.conf declares it and | outputlookup writes.
+        "kill_chain_phases": _unique([phases] if isinstance(phases, str) else phases),
         "confidence": row.get("confidence"),
         "valid_until": row.get("valid_until"),
         "sources": [],

@@ -17,7 +17,9 @@ from typing import NamedTuple, Optional
 from cachetools import Cache, TTLCache
 
 from . import errors
-from .context import merge, summarise_context, summarise_row
+from .context import merge, summarise_context, summarise_rows
+from .kvstore import KVCollection
+from .redaction import redact
 from .observables import TYPES, InvalidObservable, detect_type, is_public_ip, normalise, observable_key
 
 log = logging.getLogger(__name__)
@@ -152,18 +154,17 @@ class Enricher:
         return self.service.kvstore[name].data
 
     def local_matches(self, observables):
-        """{observable: lookup row} for the observables the local lookup holds (exact values, then CIDR ranges),
-        in one KV store request."""
+        """{observable: [lookup rows]} for the observables the local lookup holds (exact values, then CIDR
+        ranges): every live indicator naming each, read in pages that max_rows_per_query cannot cut."""
         try:
             if self._indicators is None:
-                self._indicators = self._kv(INDICATORS_COLLECTION)
+                self._indicators = KVCollection(self.service, INDICATORS_COLLECTION)
             by_value = {o.value: o for o in observables}
-            rows = self._indicators.batch_find({"query": {"value": {"$in": sorted(by_value)}}})[0]
             found = {}
-            for row in rows:
+            for row in self._indicators.find_in("value", by_value):
                 observable = by_value.get(row.get("value"))
                 if observable is not None:
-                    found[observable] = row
+                    found.setdefault(observable, []).append(row)
             self._match_ranges(observables, found)
             return found
         except Exception as exc:  # noqa: BLE001 - a missing or failing lookup must not break the search
@@ -173,13 +174,12 @@ class Enricher:
             return {}
 
     def _match_ranges(self, observables, found):
-        ips = [o for o in observables if o.type in ("ipv4-addr", "ipv6-addr") and o not in found]
+        ips = [o for o in observables if o.type in ("ipv4-addr", "ipv6-addr")]
         if not ips:
             return
         if self._ranges is None:  # CIDR range rows are few: load them once per search
-            rows = self._indicators.batch_find({"query": {"is_range": True}})[0]
             self._ranges = []
-            for row in rows:
+            for row in self._indicators.find({"is_range": True}):
                 try:
                     self._ranges.append((ipaddress.ip_network(row["value"]), row))
                 except (KeyError, ValueError):
@@ -190,8 +190,7 @@ class Enricher:
             address = ipaddress.ip_address(observable.value)
             for network, row in self._ranges:
                 if address.version == network.version and address in network:
-                    found[observable] = row
-                    break
+                    found.setdefault(observable, []).append(row)
 
     def _shared_cache(self):
         if self._cache_collection is None:
@@ -279,7 +278,7 @@ class Enricher:
         except errors.SekoiaError as exc:
             self.stats.api_calls += 1
             self.say("error", f"sekoialookup: {exc}")
-            failures[observable] = str(exc)
+            failures[observable] = redact(str(exc))  # goes into the events' sekoia_error
         except ValueError as exc:  # a value the client refuses to send
             failures[observable] = str(exc)
 
@@ -298,7 +297,7 @@ class Enricher:
         self.stats.local_matches += len(local)
         for observable in observables:
             if observable in local:
-                results[observable] = summarise_row(local[observable])
+                results[observable] = summarise_rows(local[observable])
             else:
                 results[observable] = {"matched": False}
             if self.mode == "api" or (self.mode == "both" and observable in local):

@@ -82,8 +82,7 @@ class FeedScript(Script):
             log.error("input %s is misconfigured: %s", name, exc)
             return False
         try:
-            api_key = check_api_key(read_api_key(service))
-            logs.SECRETS.secrets.add(api_key)  # masked should any message ever carry it
+            api_key = check_api_key(read_api_key(service))  # registered for masking as it is read
             if feed_input.source == "rest":
                 client, sync_class = make_client(service, settings, api_key=api_key), FeedSync
             else:

@@ -1,9 +1,13 @@
-"""Keeps the `sekoia_ic_indicators` lookup in sync with an IC feed (DESIGN.md, "IC API facts" and "KV store").
+"""Keeps the `sekoia_ic_indicators` lookup in sync with an IC feed (docs/design.md, "The IC API" and "The lookup").
 
-A run reads the feed page by page from the stored cursor. For each page it first removes the rows the page
-makes stale (revoked or expired indicators, observables dropped from a changed pattern), then upserts the
-page's rows, and only then stores the cursor that ends the page. A crash at any point therefore replays at
+The lookup holds one row per (indicator, observable) of the feed's live indicators: each indicator adds and
+removes only its own rows, so an observable stays while any live indicator names it.
+
+A run reads the feed page by page from the stored cursor. For each page it upserts the page's rows, then removes
+the rows the page makes stale (the rows of its revoked or expired indicators, and observables dropped from a
+changed pattern), and only then stores the cursor that ends the page. A crash at any point therefore replays at
 most one page, and replaying a page is idempotent: rows have deterministic keys and no run-specific fields.
+Saving before deleting means no row that stays is ever missing, not even for a moment.
 """
 import logging
 import re
@@ -12,7 +16,9 @@ from dataclasses import asdict, dataclass, field
 
 from .client import DEFAULT_FEED_ID, MAX_PAGE_SIZE
 from .errors import InvalidResponseError, SekoiaError
-from .indicators import InvalidIndicator, UnsupportedPattern, check_indicator, is_live, rows_for
+from .indicators import Indicator, InvalidIndicator, UnsupportedPattern
+from .observables import row_key
+from .redaction import redact
 from .regions import check_http_url
 
 INDICATORS_COLLECTION = "sekoia_ic_indicators"
@@ -23,6 +29,11 @@ STIX_TYPES = ("indicator", "malware", "intrusion-set", "threat-actor", "campaign
               "observed-data", "note", "opinion", "grouping", "incident", "malware-analysis", "relationship",
               "sighting")
 FEED_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+# The row model of the lookup: 2 = one row per (indicator, observable). 1.0.0 wrote model 1, one row per observable
+# (keyed by the observable alone), which lost an observable when one of the indicators naming it went away.
+LOOKUP_MODEL = 2
+# What a run resumes from: dropped to read the feed again from its start.
+RESUME_FIELDS = ("cursor", "taxii_added_after", "taxii_next", "taxii_session_added_after")
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +106,12 @@ class RunStats:
 
 @dataclass
 class PagePlan:
-    """What one page does to the lookup."""
-    rows: dict = field(default_factory=dict)  # _key -> row
-    live_ids: set = field(default_factory=set)
-    dead_ids: set = field(default_factory=set)
+    """What one page does to the lookup: the rows each indicator it names must have from now on (none for a
+    revoked or expired one). A later version of an indicator in the same page replaces an earlier one."""
+    rows_of: dict = field(default_factory=dict)  # indicator id -> [row]
+
+    def rows(self):
+        return {row["_key"]: row for rows in self.rows_of.values() for row in rows}
 
 
 def is_fetching_member(service):
@@ -125,6 +138,8 @@ class FeedSync:
 
     def save_checkpoint(self, checkpoint, **changes):
         checkpoint.update(changes)
+        if checkpoint.get("last_error"):  # the IC's own words may be in it: never store a credential
+            checkpoint["last_error"] = redact(checkpoint["last_error"])
         checkpoint.update({"_key": self.input.checkpoint_key, "input": self.input.name,
                            "feed_id": self.input.feed_id, "source": self.input.source, **asdict(self.stats), "errors": self.stats.errors})
         self.checkpoints.save([checkpoint])
@@ -141,12 +156,14 @@ class FeedSync:
         elif checkpoint and checkpoint.get("source", "rest") != self.input.source:
             # A REST cursor means nothing to TAXII and back: read the feed again (rows are upserted, not lost).
             log.warning("input %s switched to %s: full resync", self.input.name, self.input.source)
-            checkpoint = {}
-        cursor = checkpoint.get("cursor") or None
+            _restart(checkpoint)
         checkpoint.update(status="running", last_run_start=started)
         try:
+            self._start_upgrade(checkpoint)
             self.purge_expired(started)
-            cursor = self._pull(checkpoint, cursor)
+            cursor = self._pull(checkpoint, checkpoint.get("cursor") or None)
+            if checkpoint.get("upgrade_started"):
+                self._finish_upgrade(checkpoint)
         except SekoiaError as exc:
             return self._fail(checkpoint, str(exc), started_clock)
         except Exception as exc:  # noqa: BLE001 - splunkd/KV store errors: record and stop, cursor unchanged
@@ -159,6 +176,37 @@ class FeedSync:
                  self.stats.objects_seen, self.stats.rows_written, self.stats.rows_removed,
                  self.stats.expired_purged, self.stats.invalid_objects, self.stats.unsupported_patterns, duration)
         return self.stats
+
+    # ------------------------------------------------------------------------------------------ upgrade
+    def _start_upgrade(self, checkpoint):
+        """A lookup not yet known to be in LOOKUP_MODEL is read again from the feed's start: the new rows are saved
+        beside the old ones, which keep serving until the pull ends and _finish_upgrade removes them. An empty
+        lookup (a new install) needs none of it."""
+        if checkpoint.get("lookup_model") == LOOKUP_MODEL or checkpoint.get("upgrade_started"):
+            return
+        if self._holds_rows():
+            log.warning("input %s: the lookup has rows of an earlier version of the app: reading the feed again "
+                        "to rebuild them; the old rows serve until then", self.input.name)
+            _restart(checkpoint)
+            checkpoint["upgrade_started"] = True
+        else:
+            checkpoint["lookup_model"] = LOOKUP_MODEL
+
+    def _finish_upgrade(self, checkpoint):
+        """After a whole pull in the new model: remove every row of the feed that is not of it."""
+        stale = []
+        for row in self.indicators.find({"feed_id": self.input.feed_id}, fields=["indicator_id", "type", "value"]):
+            if row["_key"] != _model_key(row):
+                stale.append(row["_key"])
+                if len(stale) >= 1000:  # keyset paging is not disturbed by deletes behind it
+                    self._delete(stale)
+                    stale = []
+        self._delete(stale)
+        self.save_checkpoint(checkpoint, lookup_model=LOOKUP_MODEL, upgrade_started=False)
+        log.info("input %s: the lookup is rebuilt in its new model", self.input.name)
+
+    def _holds_rows(self):
+        return self.indicators.exists({"feed_id": self.input.feed_id})
 
     def _fail(self, checkpoint, message, started_clock):
         log.error("feed %s sync stopped, will resume from the last stored page at the next run: %s",
@@ -174,9 +222,12 @@ class FeedSync:
     def _pull(self, checkpoint, cursor):
         limit = self.input.page_size
         while True:
-            # include_revoked only when resuming: a first full pull has nothing to revoke yet.
+            # Only the first page of a pull into an empty lookup may leave out revoked and expired objects: they
+            # have no rows to remove. Every other page must see them, including the versions that expire an
+            # indicator (skip_expired hides those too: docs/design.md, "The IC API").
+            fresh = cursor is None and not self._holds_rows()
             page = self.client.feed_page(self.input.feed_id, cursor=cursor, limit=limit, types=self.input.types,
-                                         skip_expired=True, include_revoked=cursor is not None)
+                                         skip_expired=fresh, include_revoked=not fresh)
             items = page["items"]
             next_cursor = page.get("next_cursor") or cursor
             if len(items) >= limit and next_cursor == cursor:
@@ -199,50 +250,42 @@ class FeedSync:
                 self.stats.skipped_other_types += 1
                 continue
             try:
-                indicator_id = check_indicator(obj)
-                if not is_live(obj, now):
-                    plan.dead_ids.add(indicator_id)
-                    plan.live_ids.discard(indicator_id)
-                    continue
-                rows = rows_for(obj, self.input.feed_id)
+                indicator = Indicator(obj)
+                plan.rows_of[indicator.id] = indicator.rows(self.input.feed_id) if indicator.is_live(now) else []
             except InvalidIndicator as exc:
                 self.stats.invalid_objects += 1
                 self._log_once("invalid", "skipped an object that is not a valid STIX 2.1 indicator (%s): %s",
                                _object_id(obj), exc)
-                continue
             except UnsupportedPattern as exc:
                 self.stats.unsupported_patterns += 1
-                # Its older rows, if any, no longer describe it.
-                plan.dead_ids.add(indicator_id)
+                plan.rows_of[indicator.id] = []  # its older rows, if any, no longer describe it
                 self._log_once(f"unsupported:{exc.kind}", "indicator %s has no observable the lookup holds "
-                               "(%s); further ones of this kind are counted, not logged", indicator_id, exc.kind)
-                continue
-            plan.dead_ids.discard(indicator_id)
-            plan.live_ids.add(indicator_id)
-            for row in rows:
-                plan.rows[row["_key"]] = row
+                               "(%s); further ones of this kind are counted, not logged", indicator.id, exc.kind)
         return plan
 
     def apply_page(self, items):
         plan = self.plan_page(items, self.clock())
-        touched = plan.live_ids | plan.dead_ids
-        if touched:
-            existing = self.indicators.find_in("indicator_id", touched, fields=["_key", "indicator_id"])
-            stale = {row["_key"] for row in existing if row["_key"] not in plan.rows}
-            if stale:
-                self.indicators.delete_in("_key", stale)
-                self.stats.rows_removed += len(stale)
-        if plan.rows:
-            self.stats.rows_written += self.indicators.save(list(plan.rows.values()))
+        rows = plan.rows()
+        if rows:
+            self.stats.rows_written += self.indicators.save(list(rows.values()))
+        if plan.rows_of:
+            existing = self.indicators.find_in("indicator_id", plan.rows_of, fields=["_key"])
+            self.stats.rows_removed += self._delete([row["_key"] for row in existing if row["_key"] not in rows])
 
     def purge_expired(self, now):
-        """Rows whose valid_until passed since the last run: the feed will not send them again."""
-        removed = self._remove_where({"feed_id": self.input.feed_id, "valid_until": {"$lt": now}})
+        """Rows whose valid_until passed since the last run: the feed will not send them again. (Rows of an
+        earlier model are left to _finish_upgrade: another indicator's old row may be all that holds an
+        observable until its new rows are written.)"""
+        expired = self.indicators.find({"feed_id": self.input.feed_id, "valid_until": {"$lt": now}},
+                                       fields=["indicator_id", "type", "value"])
+        removed = self._delete([row["_key"] for row in expired if row["_key"] == _model_key(row)])
         self.stats.expired_purged += removed
         self.stats.rows_removed += removed
 
     def _remove_where(self, query):
-        keys = [row["_key"] for row in self.indicators.find(query, fields=["_key"])]
+        return self._delete([row["_key"] for row in self.indicators.find(query, fields=["_key"])])
+
+    def _delete(self, keys):
         if keys:
             self.indicators.delete_in("_key", keys)
         return len(keys)
@@ -251,6 +294,17 @@ class FeedSync:
         if kind not in self._logged_kinds:
             self._logged_kinds.add(kind)
             log.warning(message, *args)
+
+
+def _restart(checkpoint):
+    """Make the next pull start from the feed's beginning."""
+    for name in RESUME_FIELDS:
+        checkpoint.pop(name, None)
+
+
+def _model_key(row):
+    """The key a row has in the current LOOKUP_MODEL (differs from its _key for rows of an earlier model)."""
+    return row_key(row.get("indicator_id"), row.get("type"), row.get("value"))
 
 
 def _object_id(obj):

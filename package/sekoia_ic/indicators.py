@@ -1,4 +1,5 @@
-"""STIX 2.1 indicators from the IC feed -> rows of the `sekoia_ic_indicators` lookup, one per observable.
+"""STIX 2.1 indicators from the IC feed -> rows of the `sekoia_ic_indicators` lookup, one per (indicator,
+observable).
 
 Patterns are parsed with stix2-patterns (never regexes). Each comparison `<object>:<path> = '<value>'` that names
 an observable the lookup knows becomes a row; OR and AND simply list several comparisons, and comparisons that
@@ -9,11 +10,12 @@ import re
 from stix2patterns.exceptions import ParseException
 from stix2patterns.v21.pattern import Pattern
 
-from .observables import STIX_HASH_NAMES, InvalidObservable, normalise
-from .observables import observable_key as row_key
+from .observables import STIX_HASH_NAMES, InvalidObservable, normalise, row_key
 from .stix_common import TLP_MARKINGS, InvalidIndicator, parse_time
 
 NETWORK_REF_PATHS = (["dst_ref", "value"], ["src_ref", "value"])
+# The sender of a message: from_ref (the From header) and sender_ref (the Sender header), both email-addr refs.
+EMAIL_REF_PATHS = (["from_ref", "value"], ["sender_ref", "value"])
 QUALIFYING_PATHS = {"network-traffic": {"dst_port", "src_port", "protocols", "start", "end"}}
 _ESCAPE = re.compile(r"\\(.)")
 
@@ -70,7 +72,11 @@ def observables_of(indicator):
 
 
 def _observable(object_type, path, value, declared, operator):
-    if operator == "ISSUBSET" and object_type not in ("ipv4-addr", "ipv6-addr"):
+    if operator == "ISSUBSET":  # only an address range can hold addresses
+        if object_type in ("ipv4-addr", "ipv6-addr") and path == ["value"]:
+            return object_type, value, ""
+        if object_type == "network-traffic" and path in NETWORK_REF_PATHS:
+            return _address_of(value, ("ipv4-addr", "ipv6-addr"))
         return None
     if object_type in ("ipv4-addr", "ipv6-addr", "domain-name", "url", "email-addr") and path == ["value"]:
         return object_type, value, ""
@@ -81,74 +87,91 @@ def _observable(object_type, path, value, declared, operator):
     if object_type == "file" and len(path) == 2 and path[0] == "hashes":
         hash_type = STIX_HASH_NAMES.get(path[1].upper())
         return ("file", value, hash_type) if hash_type else None
-    if object_type == "email-message" and path == ["from_ref", "value"]:
+    if object_type == "email-message" and path in EMAIL_REF_PATHS:
         return "email-addr", value, ""
     if object_type == "network-traffic" and path in NETWORK_REF_PATHS:
         # The ref's type is not in the pattern: the IC says it in x_ic_observable_types.
-        for candidate in ("domain-name", "ipv4-addr", "ipv6-addr"):
-            if candidate in declared:
-                try:
-                    normalise(candidate, value)
-                    return candidate, value, ""
-                except InvalidObservable:
-                    continue
-        for candidate in ("ipv4-addr", "ipv6-addr", "domain-name"):
-            try:
-                normalise(candidate, value)
-                return candidate, value, ""
-            except InvalidObservable:
-                continue
+        return (_address_of(value, [t for t in ("domain-name", "ipv4-addr", "ipv6-addr") if t in declared])
+                or _address_of(value, ("ipv4-addr", "ipv6-addr", "domain-name")))
     return None
 
 
-def check_indicator(obj):
-    if not isinstance(obj, dict):
-        raise InvalidIndicator("not a JSON object")
-    if obj.get("type") != "indicator":
-        raise InvalidIndicator(f"type is {obj.get('type')!r}, not 'indicator'")
-    object_id = obj.get("id")
-    if not isinstance(object_id, str) or not object_id.startswith("indicator--") or "/" in object_id:
-        raise InvalidIndicator(f"invalid id {object_id!r}")
-    if obj.get("spec_version", "2.1") != "2.1":
-        raise InvalidIndicator(f"spec_version {obj.get('spec_version')!r} is not 2.1")
-    return object_id
-
-
-def rows_for(indicator, feed_id):
-    """The lookup rows of a live indicator. Raises InvalidIndicator / UnsupportedPattern."""
-    indicator_id = check_indicator(indicator)
-    valid_from = parse_time(indicator.get("valid_from"))
-    valid_until = parse_time(indicator.get("valid_until"))
-    modified = parse_time(indicator.get("modified"))
-    confidence = indicator.get("confidence")
-    if confidence is not None and not isinstance(confidence, int):
-        raise InvalidIndicator(f"confidence is not an integer: {confidence!r}")
-    phases = indicator.get("kill_chain_phases") or []
-    if not isinstance(phases, list):
-        raise InvalidIndicator("kill_chain_phases is not a list")
-    phase_names = sorted({p.get("phase_name") for p in phases if isinstance(p, dict) and p.get("phase_name")})
-    tlp = next((TLP_MARKINGS[m] for m in indicator.get("object_marking_refs") or [] if m in TLP_MARKINGS), "")
-    rows = {}
-    for obs_type, raw_value, hash_type in observables_of(indicator):
+def _address_of(value, candidate_types):
+    """(type, value, "") for the first of the types the value is valid as, or None."""
+    for candidate in candidate_types:
         try:
-            value, hash_type, is_range = normalise(obs_type, raw_value, hash_type)
+            normalise(candidate, value)
+            return candidate, value, ""
         except InvalidObservable:
             continue
-        key = row_key(obs_type, value)
-        rows[key] = {
-            "_key": key, "value": value, "type": obs_type, "hash_type": hash_type, "is_range": is_range,
-            "indicator_id": indicator_id, "indicator_name": str(indicator.get("name") or "")[:1024],
-            "valid_from": valid_from, "valid_until": valid_until, "confidence": confidence,
-            "kill_chain_phases": phase_names, "modified": modified, "tlp": tlp, "feed_id": feed_id,
-        }
-    if not rows:
-        raise UnsupportedPattern("no observable value of the pattern is valid", kind="invalid values")
-    return list(rows.values())
+    return None
 
 
-def is_live(indicator, now):
-    """False for revoked indicators and those whose valid_until has passed: they leave the lookup."""
-    if indicator.get("revoked") is True:
-        return False
-    valid_until = parse_time(indicator.get("valid_until"))
-    return valid_until is None or valid_until > now
+class Indicator:
+    """One feed object read once: what decides its liveness (id, revoked, valid_until) is checked on reading; the
+    rest of it only when its rows are built, which only a live indicator needs."""
+    __slots__ = ("obj", "id", "revoked", "valid_until")
+
+    def __init__(self, obj):
+        """Raises InvalidIndicator when obj is not a STIX 2.1 indicator the feed can hold."""
+        if not isinstance(obj, dict):
+            raise InvalidIndicator("not a JSON object")
+        if obj.get("type") != "indicator":
+            raise InvalidIndicator(f"type is {obj.get('type')!r}, not 'indicator'")
+        object_id = obj.get("id")
+        if not isinstance(object_id, str) or not object_id.startswith("indicator--") or "/" in object_id \
+                or len(object_id) > 100:
+            raise InvalidIndicator(f"invalid id {str(object_id)[:120]!r}")
+        if obj.get("spec_version", "2.1") != "2.1":
+            raise InvalidIndicator(f"spec_version {obj.get('spec_version')!r} is not 2.1")
+        revoked = obj.get("revoked", False)
+        if not isinstance(revoked, bool):
+            raise InvalidIndicator(f"revoked is not a boolean: {revoked!r}")
+        self.obj, self.id, self.revoked = obj, object_id, revoked
+        self.valid_until = parse_time(obj.get("valid_until"))
+
+    def is_live(self, now):
+        """False for revoked indicators and those whose valid_until has passed: they leave the lookup."""
+        return not self.revoked and (self.valid_until is None or self.valid_until > now)
+
+    def rows(self, feed_id):
+        """The lookup rows of this indicator, one per observable its pattern names.
+        Raises InvalidIndicator / UnsupportedPattern."""
+        obj = self.obj
+        valid_from = parse_time(obj.get("valid_from"))
+        modified = parse_time(obj.get("modified"))
+        confidence = obj.get("confidence")
+        if confidence is not None and (not isinstance(confidence, int) or isinstance(confidence, bool)):
+            raise InvalidIndicator(f"confidence is not an integer: {confidence!r}")
+        name = obj.get("name") or ""
+        if not isinstance(name, str):
+            raise InvalidIndicator(f"name is not a string: {type(name).__name__}")
+        phases = obj.get("kill_chain_phases") or []
+        if not isinstance(phases, list):
+            raise InvalidIndicator("kill_chain_phases is not a list")
+        phase_names = sorted({p["phase_name"] for p in phases
+                              if isinstance(p, dict) and isinstance(p.get("phase_name"), str) and p["phase_name"]})
+        markings = obj.get("object_marking_refs") or []
+        tlp = next((TLP_MARKINGS[m] for m in markings if isinstance(m, str) and m in TLP_MARKINGS), "") \
+            if isinstance(markings, list) else ""
+        rows = {}
+        for obs_type, raw_value, hash_type in observables_of(obj):
+            try:
+                value, hash_type, is_range = normalise(obs_type, raw_value, hash_type)
+            except InvalidObservable:
+                continue
+            key = row_key(self.id, obs_type, value)
+            rows[key] = {
+                "_key": key, "value": value, "type": obs_type, "hash_type": hash_type, "is_range": is_range,
+                "indicator_id": self.id, "indicator_name": name[:1024],
+                "valid_from": valid_from, "valid_until": self.valid_until, "confidence": confidence,
+                "kill_chain_phases": phase_names, "modified": modified, "tlp": tlp, "feed_id": feed_id,
+            }
+        if not rows:
+            raise UnsupportedPattern("no observable value of the pattern is valid", kind="invalid values")
+        return list(rows.values())
+
+
+def rows_for(obj, feed_id):
+    """The lookup rows of a feed object (a live indicator). Raises InvalidIndicator / UnsupportedPattern."""
+    return Indicator(obj).rows(feed_id)

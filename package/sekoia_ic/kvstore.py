@@ -21,16 +21,17 @@ def kvstore_limit(service, key, default):
         return default
 
 
-def _paged(fetch, page_size):
-    """Every document of a query read page by page (fetch(skip, limit) -> one page sorted by _key), so that
-    max_rows_per_query never truncates the answer."""
-    skip = 0
+def _paged(fetch, query, page_size):
+    """Every document matching query, read in pages sorted by _key, each page starting after the last key of the
+    one before (fetch(query, limit) -> one page). max_rows_per_query never truncates the answer, and rows that
+    the caller deletes or adds behind the last key read shift nothing (as skip/limit paging would)."""
+    after = None
     while True:
-        page = fetch(skip, page_size)
+        page = fetch(query if after is None else {"$and": [query, {"_key": {"$gt": after}}]}, page_size)
         yield from page
         if len(page) < page_size:
             return
-        skip += len(page)
+        after = page[-1]["_key"]
 
 
 def chunks(items, size):
@@ -58,27 +59,31 @@ class KVCollection:
 
     def find(self, query=None, fields=None):
         """Every document matching the query."""
-        def fetch(skip, limit):
-            options = {"sort": "_key", "limit": limit, "skip": skip}
-            if query:
-                options["query"] = json.dumps(query)
+        def fetch(page_query, limit):
+            options = {"sort": "_key", "limit": limit}
+            if page_query:
+                options["query"] = json.dumps(page_query)
             if fields:
-                options["fields"] = ",".join(fields)
+                options["fields"] = ",".join(sorted(set(fields) | {"_key"}))
             return self.data.query(**options)
 
-        return _paged(fetch, min(self.max_rows, 10000))
+        return _paged(fetch, query or {}, min(self.max_rows, 10000))
+
+    def exists(self, query):
+        """Whether any document matches the query (one row read)."""
+        return bool(self.data.query(query=json.dumps(query), limit=1, fields="_key"))
 
     def find_in(self, field, values, fields=None):
         """Documents whose field is one of values: one batch_find request (its query in the body) per
         FIND_IN_CHUNK values and page."""
-        for part in chunks(sorted(set(values)), FIND_IN_CHUNK):
-            def fetch(skip, limit, part=part):
-                query = {"query": {field: {"$in": part}}, "sort": [{"_key": 1}], "skip": skip, "limit": limit}
-                if fields:
-                    query["fields"] = fields
-                return self.data.batch_find(query)[0]
+        def fetch(page_query, limit):
+            request = {"query": page_query, "sort": [{"_key": 1}], "limit": limit}
+            if fields:
+                request["fields"] = sorted(set(fields) | {"_key"})
+            return self.data.batch_find(request)[0]
 
-            yield from _paged(fetch, self.max_rows)
+        for part in chunks(sorted(set(values)), FIND_IN_CHUNK):
+            yield from _paged(fetch, {field: {"$in": part}}, self.max_rows)
 
     def delete_where(self, query):
         if not query:

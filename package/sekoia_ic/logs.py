@@ -1,26 +1,24 @@
 """Logging of the app's scripts to $SPLUNK_HOME/var/log/splunk/<name>.log (indexed into _internal by Splunk).
 
-The API key is never passed to a logger; SecretFilter also masks it should a message ever contain it."""
+The API key is never passed to a logger; SecretFilter also masks secrets (redaction.redact) should a message ever
+contain one."""
 import logging
 import logging.handlers
 import os
 import sys
 
+from . import redaction
+
 FORMAT = "%(asctime)s %(levelname)s pid=%(process)d %(name)s - %(message)s"
 
 
 class SecretFilter(logging.Filter):
-    def __init__(self):
-        super().__init__()
-        self.secrets = set()
-
     def filter(self, record):
-        if self.secrets:
-            message = record.getMessage()
-            for secret in self.secrets:
-                if secret and secret in message:
-                    message = message.replace(secret, "********")
-            record.msg, record.args = message, None
+        record.msg, record.args = redaction.redact(record.getMessage()), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redaction.redact(record.exc_text)
         return True
 
 

@@ -17,6 +17,7 @@ from splunklib.searchcommands import Configuration, Option, StreamingCommand, va
 from . import logs
 from .enrichment import DEFAULT_TTL, MODES, Enricher, check_type
 from .errors import SekoiaError
+from .redaction import redact
 from .settings import app_service, make_client, read_settings
 
 LOG_NAME = "sekoialookup"
@@ -125,11 +126,14 @@ class SekoiaLookupCommand(StreamingCommand):
         self._enricher.messages.clear()
 
     def _say_once(self, level, text):
+        text = redact(text)  # an API's error body may quote a credential
         if text in self._said:
             return
         self._said.add(text)
         log.log(logging.ERROR if level == "error" else logging.WARNING, text)
-        (self.write_error if level == "error" else self.write_warning)(text)
+        # splunklib formats its first argument with str.format: the text goes in as an argument, so that the
+        # braces of a quoted JSON body stay text.
+        (self.write_error if level == "error" else self.write_warning)("{}", text)
 
 
 def main(argv):

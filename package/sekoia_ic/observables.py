@@ -32,10 +32,7 @@ def normalise(obs_type, value, hash_type=""):
     if obs_type in ("ipv4-addr", "ipv6-addr"):
         return _normalise_ip(obs_type, text)
     if obs_type == "domain-name":
-        domain = text.rstrip(".").lower()
-        if not _DOMAIN.match(domain):
-            raise InvalidObservable(f"not a domain name: {text!r}")
-        return domain, "", False
+        return normalise_domain(text), "", False
     if obs_type == "file":
         digest = text.lower()
         expected = HASH_TYPES_BY_LENGTH.get(len(digest))
@@ -44,12 +41,35 @@ def normalise(obs_type, value, hash_type=""):
         return digest, expected, False
     if obs_type == "email-addr":
         email = text.lower()
+        if not email.isascii():  # an internationalised domain part: its ASCII (punycode) form
+            local, _, domain = email.rpartition("@")
+            email = f"{local}@{_ascii_domain(domain) if local else domain}"
         if not _EMAIL.match(email):
             raise InvalidObservable(f"not an email address: {text!r}")
         return email, "", False
     if obs_type in ("url", "filename"):
         return text, "", False
     raise InvalidObservable(f"unknown observable type {obs_type!r}")
+
+
+def normalise_domain(text):
+    """A domain name in the one form the lookup holds: lowercase ASCII without the root dot. Internationalised
+    names become their punycode (`xn--`) form by IDNA's UTS 46 mapping, so `bücher.de` and `xn--bcher-kva.de` from
+    an event both find the row of either form in the feed."""
+    domain = text.rstrip(".")
+    domain = domain.lower() if domain.isascii() else _ascii_domain(domain)
+    if not _DOMAIN.match(domain):
+        raise InvalidObservable(f"not a domain name: {text!r}")
+    return domain
+
+
+def _ascii_domain(domain):
+    import idna  # loaded only for the rare non-ASCII value
+
+    try:
+        return idna.encode(domain, uts46=True, transitional=False).decode("ascii")
+    except idna.IDNAError as exc:
+        raise InvalidObservable(f"not an internationalised domain name: {domain!r} ({exc})") from None
 
 
 def _normalise_ip(obs_type, text):
@@ -66,9 +86,14 @@ def _normalise_ip(obs_type, text):
 
 
 def observable_key(obs_type, value):
-    """The key of an observable: of its lookup row (one row per type and normalised value, whatever indicator
-    names it) and of its entry in the shared context cache."""
+    """The key of an observable's entry in the shared context cache (one per type and normalised value)."""
     return hashlib.sha1(f"{obs_type}\x00{value}".encode("utf-8")).hexdigest()
+
+
+def row_key(indicator_id, obs_type, value):
+    """The key of a lookup row: one row per (indicator, observable), so that each indicator adds and removes
+    exactly its own share of an observable that several indicators name (docs/design.md, "The lookup")."""
+    return hashlib.sha1(f"{indicator_id}\x00{obs_type}\x00{value}".encode("utf-8")).hexdigest()
 
 
 def detect_type(value):
@@ -89,9 +114,11 @@ def detect_type(value):
         return "url" if parts.scheme and parts.netloc else None
     if _EMAIL.match(text):
         return "email-addr"
-    if _DOMAIN.match(text.rstrip(".").lower()):
+    try:
+        normalise_domain(text)
         return "domain-name"
-    return None
+    except InvalidObservable:
+        return None
 
 
 def is_public_ip(value):

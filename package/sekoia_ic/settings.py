@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 
 from splunklib import client
 
-from . import APP_NAME
+from . import APP_NAME, redaction
 from .errors import ConfigurationError
 from .regions import DEFAULT_REGION, REGIONS, check_http_url
 
@@ -52,6 +52,7 @@ class Settings:
             proxy_url = check_http_url(text("proxy_url"), "proxy_url") if text("proxy_url") else ""
         except ValueError as exc:
             raise ConfigurationError(f"sekoia_ic.conf [settings] {exc}") from None
+        redaction.register(urlsplit(proxy_url).password)
         try:
             timeout = float(text("timeout") or 30)
         except ValueError:
@@ -94,6 +95,7 @@ def read_api_key(service):
         raise ConfigurationError(
             "No Sekoia.io API key is configured: an admin must enter one on the app's setup page "
             "(Apps > Sekoia.io Intelligence Center > Set up).")
+    redaction.register(key)  # masked in whatever this process lets out, should a message ever carry it
     return key
 
 

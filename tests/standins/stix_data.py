@@ -137,8 +137,9 @@ def make_source(n):
 
 
 def make_indicator(shape, n, now=None, valid_days=90, revoked=False, tlp="green", micro=True, threats=None,
-                   sources=None, confidence=80, created=None, valid_until=None, name=None):
-    """An IC indicator of the given shape with its expected rows and related objects."""
+                   sources=None, confidence=80, created=None, valid_until=None, name=None, variant=""):
+    """An IC indicator of the given shape with its expected rows and related objects. Another `variant` of the
+    same shape and n is another indicator naming the same observables (feeds overlap: one IP in several lists)."""
     now = now or datetime.now(timezone.utc)
     pattern, observable_types, observables = shape(n)
     created = created or now - timedelta(days=1)
@@ -148,7 +149,7 @@ def make_indicator(shape, n, now=None, valid_days=90, revoked=False, tlp="green"
     threats = threats if threats is not None else [make_threat(n)]
     sources = sources if sources is not None else [SEKOIA_IDENTITY]
     indicator = stix2.Indicator(
-        id=f"indicator--{uuid.uuid5(uuid.NAMESPACE_URL, f'ind{n}-{shape.__name__}')}",
+        id=f"indicator--{uuid.uuid5(uuid.NAMESPACE_URL, f'ind{n}-{shape.__name__}{variant}')}",
         name=name or observables[0].value[:80], pattern=pattern, pattern_type="stix",
         valid_from=stamp(valid_from, micro), valid_until=stamp(valid_until, micro),
         created=stamp(created, micro), modified=stamp(now - timedelta(seconds=1), micro),
