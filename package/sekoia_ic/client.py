@@ -1,4 +1,4 @@
-"""HTTP client of the Sekoia.io Intelligence Center API (DESIGN.md, "IC API facts" and "Rate").
+"""HTTP client of the Sekoia.io Intelligence Center API (docs/design.md, "The IC API" and "Rate").
 
 One requests.Session per client: Bearer auth, timeouts, proxy, TLS verification, a User-Agent with the app
 version, urllib3 retries with backoff on 429/5xx that honour Retry-After, and a client-wide rate limit that

@@ -2,7 +2,7 @@
 
 A context answer is `{"has_more": ..., "items": [bundle, ...]}`, each bundle holding an indicator, its
 `indicates` relationships and their targets (malware, intrusion-set, ...), its source identities and its TLP
-marking-definition (DESIGN.md, "IC API facts").
+marking-definition (docs/design.md, "The IC API").
 """
 from .stix_common import TLP_MARKINGS, parse_time
 

@@ -1,4 +1,4 @@
-"""KV store access through splunklib, within splunkd's limits (DESIGN.md, "KV store")."""
+"""KV store access through splunklib, within splunkd's limits (docs/design.md, "The lookup")."""
 import json
 import logging
 

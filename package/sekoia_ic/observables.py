@@ -1,4 +1,4 @@
-"""Observable types and values: how the app normalises them (DESIGN.md, "KV store") and how it recognises the
+"""Observable types and values: how the app normalises them (docs/design.md, "The lookup") and how it recognises the
 type of a bare value in an event. The feed and the search command use the same rules, so that a value from an
 event finds the row written from the feed."""
 import hashlib

@@ -1,6 +1,6 @@
 """A client-wide request rate limit, shared by every thread of a process.
 
-The IC API's firewall blocks clients above 5 requests per second (DESIGN.md, "Rate"), so every
+The IC API's firewall blocks clients above 5 requests per second (docs/design.md, "Rate"), so every
 request, retries included, waits here for its turn.
 """
 import threading

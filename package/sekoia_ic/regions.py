@@ -1,4 +1,4 @@
-"""Sekoia.io regions and their API base URLs (DESIGN.md, "Regions")."""
+"""Sekoia.io regions and their API base URLs (docs/design.md, "The IC API")."""
 from urllib.parse import urlsplit
 
 DEFAULT_REGION = "FRA1"

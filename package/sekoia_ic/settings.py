@@ -1,5 +1,5 @@
 """The app's settings (sekoia_ic.conf [settings]) and API key (storage/passwords), read through splunklib
-with the session key Splunk hands to the script (DESIGN.md, "Settings")."""
+with the session key Splunk hands to the script (docs/design.md, "Secrets")."""
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 

@@ -1,4 +1,4 @@
-"""The same lookup sync over TAXII 2.1 instead of the IC REST feed (DESIGN.md, "IC API facts" > TAXII).
+"""The same lookup sync over TAXII 2.1 instead of the IC REST feed (docs/design.md, "The IC API", TAXII 2.1).
 
 The IC serves each feed as a TAXII 2.1 collection (API root `<base>/v2/inthreat/taxii-server/`, collection id =
 feed id, Basic auth with the API key as password). Pages come from taxii2-client's Get Objects with `limit`,

@@ -1,6 +1,6 @@
 """A Sekoia.io Intelligence Center REST API stand-in, over real HTTP on 127.0.0.1.
 
-It follows the IC API facts of DESIGN.md, which were taken from the public clients of the API (the Sekoia.io
+It follows docs/design.md, "The IC API", whose facts were taken from the public clients of the API (the Sekoia.io
 automation modules and the IC's OpenAPI description):
 - `Authorization: Bearer <key>`; unknown key -> 401; a key without the intelligence permission -> 403 on
   v2/inthreat/*; `GET v1/me` answers for any valid key.

@@ -1,4 +1,4 @@
-"""STIX 2.1 test data in the shapes the Sekoia.io IC serves (DESIGN.md, "IC API facts"), built and validated
+"""STIX 2.1 test data in the shapes the Sekoia.io IC serves (docs/design.md, "The IC API"), built and validated
 with the stix2 package (which checks every pattern with stix2-patterns).
 
 Each indicator comes with the rows the app must derive from it, written out by hand here: an oracle that does
@@ -52,7 +52,7 @@ def hashes_for(n):
     return {"MD5": base[:32], "SHA-1": base[:40], "SHA-256": base[:64], "SHA-512": base[:128]}
 
 
-# Pattern shapes seen in the IC (DESIGN.md), each a function of a sequence number -> (pattern, observable types,
+# Pattern shapes seen in the IC (docs/design.md, "The IC API"), each a function of a sequence number -> (pattern, observable types,
 # expected rows).
 def shape_ipv4(n):
     ip = f"77.91.{(n // 250) % 250}.{n % 250 + 1}"

@@ -1,6 +1,6 @@
 """A real TAXII 2.1 server for the tests: medallion (the OASIS TAXII 2.1 reference server, PyPI) with its memory
 backend, started on 127.0.0.1 in a subprocess, serving one API root ("inthreat") with one collection whose id is
-the feed id, as the IC's TAXII server does (DESIGN.md, "IC API facts" > TAXII 2.1). The API key is the Basic
+the feed id, as the IC's TAXII server does (docs/design.md, "The IC API", TAXII 2.1). The API key is the Basic
 auth password. Objects are published through the TAXII API itself (POST to the collection's objects).
 FaultProxy puts the IC API's faults (429 with Retry-After, 5xx, a body cut short) in front of it."""
 import json
