@@ -33,8 +33,10 @@ def ic():
 
 
 @pytest.fixture
-def splunkd():
-    with SplunkdStandIn(app_dir=STAGE_DIR, session_keys=(SESSION_KEY,)) as standin:
+def splunkd(tmp_path):
+    """splunkd with the staged app; its REST handlers run with SPLUNK_HOME = tmp_path, like the scripts the tests
+    run (one server: one log folder, one request budget for the IC)."""
+    with SplunkdStandIn(app_dir=STAGE_DIR, session_keys=(SESSION_KEY,), splunk_home=tmp_path) as standin:
         yield standin
 
 

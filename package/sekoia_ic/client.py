@@ -6,6 +6,7 @@ every attempt (retries included) goes through. Failures become the typed errors 
 messages never contain the API key.
 """
 import logging
+import time
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -14,7 +15,7 @@ from urllib3.exceptions import MaxRetryError, ResponseError
 from urllib3.util.retry import Retry
 
 from . import errors, redaction
-from .ratelimit import RateLimiter
+from .ratelimit import BudgetExceeded, RateLimiter
 from .regions import DEFAULT_REGION, base_url_for
 from .version import __version__
 
@@ -34,6 +35,7 @@ class _CappedRetry(Retry):
 
     max_retry_after = 60.0
     limiter = None
+    deadline = staticmethod(lambda: None)
 
     def get_backoff_time(self):
         # urllib3 retries the first error at once; here the first retry already waits backoff_factor.
@@ -45,32 +47,46 @@ class _CappedRetry(Retry):
     def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
         if response is not None:
             retry_after = self.get_retry_after(response)
+            if response.status == 429 and retry_after is not None and self.limiter is not None:
+                self.limiter.hold(retry_after)  # every process of this server waits, not only this request
             if retry_after is not None and retry_after > self.max_retry_after:
                 # Waiting that long inside one request would stall the caller: with raise_on_status=False,
                 # urllib3 hands this answer back and the caller gets a RateLimitedError with retry_after.
+                if self.limiter is not None:
+                    self.limiter.note_error()
                 raise MaxRetryError(_pool, url, ResponseError("Retry-After above the client's limit"))
         return super().increment(method, url, response, error, _pool, _stacktrace)
 
     def sleep(self, response=None):
+        # Each attempt is a request of its own for the limiter: this one's answer is in, the next waits its turn.
+        if self.limiter is not None:
+            self.limiter.release(error=response is not None)
         super().sleep(response)
         if self.limiter is not None:
-            self.limiter.acquire()
+            self.limiter.acquire(self.deadline())
 
 
 class _RateLimitedAdapter(HTTPAdapter):
-    """Takes a rate-limiter slot for the first attempt of every request (retries take theirs in _CappedRetry)."""
+    """Takes a limiter slot for the first attempt of every request (retries take theirs in _CappedRetry) and
+    gives it back with the answer, telling the limiter whether it was an error."""
 
-    def __init__(self, limiter, **kwargs):
+    def __init__(self, limiter, deadline, **kwargs):
         self._limiter = limiter
+        self._deadline = deadline
         super().__init__(**kwargs)
 
     def send(self, request, **kwargs):
-        self._limiter.acquire()
-        return super().send(request, **kwargs)
+        self._limiter.acquire(self._deadline())
+        response = None
+        try:
+            response = super().send(request, **kwargs)
+            return response
+        finally:
+            self._limiter.release(error=response is not None and response.status_code >= 400)
 
 
 def configure_session(session, limiter, proxy_url=None, verify_ssl=True, ca_bundle=None, retries=3,
-                      backoff_factor=5.0, max_retry_after=60.0, default_timeout=None):
+                      backoff_factor=5.0, max_retry_after=60.0, default_timeout=None, deadline=lambda: None):
     """Give a requests.Session (ours, or the TAXII client's) the app's transport: User-Agent, proxy, TLS
     verification, retries with backoff honouring Retry-After, the client-wide rate limit, and a timeout for
     callers that pass none (taxii2-client does not)."""
@@ -82,7 +98,8 @@ def configure_session(session, limiter, proxy_url=None, verify_ssl=True, ca_bund
             return send(method, url, **kwargs)
 
         session.request = request_with_timeout
-    retry_class = type("ClientRetry", (_CappedRetry,), {"limiter": limiter, "max_retry_after": float(max_retry_after)})
+    retry_class = type("ClientRetry", (_CappedRetry,), {"limiter": limiter, "max_retry_after": float(max_retry_after),
+                                                        "deadline": staticmethod(deadline)})
     retry = retry_class(
         total=retries, connect=retries, read=retries, status=retries, other=0,
         backoff_factor=backoff_factor, backoff_max=120, status_forcelist=RETRY_STATUSES,
@@ -93,7 +110,7 @@ def configure_session(session, limiter, proxy_url=None, verify_ssl=True, ca_bund
     if proxy_url:
         session.proxies = {"http": proxy_url, "https": proxy_url}
     session.verify = ca_bundle if (verify_ssl and ca_bundle) else bool(verify_ssl)
-    adapter = _RateLimitedAdapter(limiter, max_retries=retry, pool_connections=4, pool_maxsize=8)
+    adapter = _RateLimitedAdapter(limiter, deadline, max_retries=retry, pool_connections=4, pool_maxsize=8)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
 
@@ -122,6 +139,7 @@ class ICClient:
         if self.timeout <= 0:
             raise errors.ConfigurationError(f"timeout must be a positive number of seconds, got {timeout!r}")
         self.limiter = limiter or RateLimiter(rate_limit)
+        self.deadline = None  # a time.time() after which no request is sent (BudgetExhaustedError)
         self._session = requests.Session()
         self._session.headers.update({
             "Authorization": f"Bearer {check_api_key(api_key)}",
@@ -129,7 +147,7 @@ class ICClient:
         })
         configure_session(self._session, self.limiter, proxy_url=proxy_url, verify_ssl=verify_ssl,
                           ca_bundle=ca_bundle, retries=retries, backoff_factor=backoff_factor,
-                          max_retry_after=max_retry_after)
+                          max_retry_after=max_retry_after, deadline=lambda: self.deadline)
 
     def __repr__(self):
         return f"ICClient(base_url={self.base_url!r})"
@@ -186,8 +204,18 @@ class ICClient:
 
     def get_json(self, path, params=None):
         url = self._url(path)
+        timeout = self.timeout
+        if self.deadline is not None:  # never wait for an answer past the deadline
+            timeout = max(0.1, min(timeout, self.deadline - time.time()))
         try:
-            response = self._session.get(url, params=params, timeout=self.timeout)
+            response = self._session.get(url, params=params, timeout=timeout)
+        except BudgetExceeded as exc:
+            if exc.rate_limited:
+                raise errors.RateLimitedError("The Sekoia.io API asked this server to wait (HTTP 429) longer than "
+                                              "this search may.", url=url.split("?", 1)[0]) from None
+            raise errors.BudgetExhaustedError(
+                "The time this search may wait for the Sekoia.io API ran out (raise api_budget=<seconds> to "
+                "wait longer).") from None
         except requests.exceptions.RequestException as exc:
             raise transport_error(exc, self.base_url) from None
         return _decode(response, url)

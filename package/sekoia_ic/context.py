@@ -25,24 +25,40 @@ def _tlp_of(marking):
     return TLP_MARKINGS.get(marking.get("id"), "")
 
 
-def summarise_context(answer):
-    """The enrichment of one context answer; {"matched": False} when the IC knows nothing of the value."""
+def summarise_context(answer, now):
+    """The enrichment of one context answer; {"matched": False} when the IC knows no live indicator of the value.
+    Indicators revoked or past their valid_until (the API answers about those too) are no match: they are listed
+    in inactive_indicator_id / inactive_reason. Raises ValueError on an answer of an unexpected shape."""
+    if not isinstance(answer, dict) or not isinstance(answer.get("items", []), list):
+        raise ValueError("no 'items' list")
     objects = {}
-    for bundle in (answer or {}).get("items") or []:
-        for obj in (bundle or {}).get("objects") or []:
-            if isinstance(obj, dict) and obj.get("id"):
+    for bundle in answer.get("items") or []:
+        if not isinstance(bundle, dict) or not isinstance(bundle.get("objects"), list):
+            raise ValueError("a bundle without an 'objects' list")
+        for obj in bundle["objects"]:
+            if isinstance(obj, dict) and isinstance(obj.get("id"), str):
                 objects[obj["id"]] = obj
-    indicators = [o for o in objects.values() if o.get("type") == "indicator" and o.get("revoked") is not True]
+    indicators, inactive = [], []
+    for indicator in (o for o in objects.values() if o.get("type") == "indicator"):
+        valid_until = _safe_time(indicator.get("valid_until"))
+        if indicator.get("revoked") is True:
+            inactive.append((indicator["id"], "revoked"))
+        elif valid_until is not None and valid_until <= now:
+            inactive.append((indicator["id"], "expired"))
+        else:
+            indicators.append(indicator)
+    gone = {"inactive_indicator_id": [i for i, _ in inactive], "inactive_reason": [r for _, r in inactive]} \
+        if inactive else {}
     if not indicators:
-        return {"matched": False}
+        return {"matched": False, **gone}
     ids = {i["id"] for i in indicators}
     threats = [objects[r["target_ref"]].get("name") for r in objects.values()
                if r.get("type") == "relationship" and r.get("relationship_type") == "indicates"
                and r.get("source_ref") in ids and r.get("target_ref") in objects]
-    sources = [objects[ref].get("name") for i in indicators for ref in (i.get("x_inthreat_sources_refs") or [])
+    sources = [objects[ref].get("name") for i in indicators for ref in _list(i.get("x_inthreat_sources_refs"))
                if ref in objects]
     markings = [objects[ref] if ref in objects else {"id": ref}
-                for i in indicators for ref in (i.get("object_marking_refs") or [])]
+                for i in indicators for ref in _list(i.get("object_marking_refs")) if isinstance(ref, str)]
     confidences = [i["confidence"] for i in indicators if isinstance(i.get("confidence"), int)]
     valid_untils = [v for v in (_safe_time(i.get("valid_until")) for i in indicators) if v is not None]
     return {
@@ -51,12 +67,17 @@ def summarise_context(answer):
         "indicator_name": _unique(i.get("name") for i in indicators),
         "threats": _unique(threats),
         "kill_chain_phases": _unique(p.get("phase_name") for i in indicators
-                                     for p in (i.get("kill_chain_phases") or []) if isinstance(p, dict)),
+                                     for p in _list(i.get("kill_chain_phases")) if isinstance(p, dict)),
         "confidence": max(confidences) if confidences else None,
         "valid_until": max(valid_untils) if valid_untils else None,
         "sources": _unique(sources),
         "tlp": _unique(_tlp_of(m) for m in markings),
+        **gone,
     }
+
+
+def _list(value):
+    return value if isinstance(value, list) else []
 
 
 def summarise_rows(rows):
@@ -86,13 +107,19 @@ def summarise_row(row):
     }
 
 
+LIST_KEYS = ("indicator_id", "indicator_name", "threats", "kill_chain_phases", "sources", "tlp")
+INACTIVE_KEYS = ("inactive_indicator_id", "inactive_reason")
+
+
 def merge(summaries):
     """Several matches on one event (several fields or values) -> one set of fields, multivalue where several."""
+    gone = {k: [v for s in summaries if s for v in (s.get(k) or [])] for k in INACTIVE_KEYS}
+    gone = gone if gone["inactive_indicator_id"] else {}
     matched = [s for s in summaries if s and s.get("matched")]
     if not matched:
-        return {"matched": False}
-    merged = {"matched": True}
-    for key in ("indicator_id", "indicator_name", "threats", "kill_chain_phases", "sources", "tlp"):
+        return {"matched": False, **gone}
+    merged = {"matched": True, **gone}
+    for key in LIST_KEYS:
         merged[key] = _unique(v for s in matched for v in (s.get(key) or []))
     confidences = [s["confidence"] for s in matched if s.get("confidence") is not None]
     valid_untils = [s["valid_until"] for s in matched if s.get("valid_until") is not None]

@@ -52,5 +52,9 @@ class APITimeoutError(SekoiaError):
     """The API did not answer within the configured timeout."""
 
 
+class BudgetExhaustedError(SekoiaError):
+    """The time the caller may wait for the API ran out before this request could be sent."""
+
+
 class APIConnectionError(SekoiaError):
     """The API could not be reached: DNS, proxy, TLS or network failure."""

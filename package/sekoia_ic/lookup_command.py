@@ -3,7 +3,10 @@
     ... | sekoialookup field=dest_ip
     ... | sekoialookup field=url,domain type=auto mode=both ttl=3600 prefix=sekoia_
 
-Bad input never breaks the search: the events pass, and one clear message goes to the job inspector.
+Bad input never breaks the search, and neither does a failure of splunkd, the KV store, the app's endpoint or
+the API: every event passes with what could still be computed, and one clear message goes to the job inspector.
+The API is asked through the app's endpoint sekoia_ic/context (context_endpoint.py): the searching user needs
+the sekoia_ic_enrich capability for it, never the right to read the API key.
 
 It declares no required_fields: that puts Splunk in "selected fields mode", where only those fields flow on
 to the commands after this one, and an enrichment command must keep the events whole. The CSV cost is kept
@@ -15,15 +18,15 @@ import re
 from splunklib.searchcommands import Configuration, Option, StreamingCommand, validators
 
 from . import logs
-from .enrichment import DEFAULT_TTL, MODES, Enricher, check_type
-from .errors import SekoiaError
+from .context_resolver import ContextResolver
+from .enrichment import DEFAULT_API_BUDGET, DEFAULT_TTL, MODES, Enricher, Stats, check_type
+from .local_match import LocalLookup
 from .redaction import redact
-from .settings import app_service, make_client, read_settings
+from .settings import app_service, read_settings
 
 LOG_NAME = "sekoialookup"
 FIELD_NAME = re.compile(r"^[A-Za-z_][\w.:-]*$")
-# A search must not stall on the API: retry a 429 for at most this long, then mark values with sekoia_error.
-MAX_RETRY_AFTER = 20.0
+ENDPOINT_MARGIN = 30.0  # seconds the endpoint call may take beyond the API budget (its own splunkd calls)
 log = logging.getLogger(LOG_NAME)
 
 
@@ -40,6 +43,9 @@ class SekoiaLookupCommand(StreamingCommand):
     ttl = Option(doc="Seconds an API answer is reused (default 3600).", require=False, default=DEFAULT_TTL,
                  validate=validators.Integer(minimum=0, maximum=7 * 86400))
     prefix = Option(doc="Prefix of the added fields (default sekoia_).", require=False, default="sekoia_")
+    api_budget = Option(doc="Seconds this search may wait for the Sekoia.io API in all (default 30); then the "
+                            "values left get sekoia_error.", require=False, default=DEFAULT_API_BUDGET,
+                        validate=validators.Integer(minimum=1, maximum=600))
 
     def __init__(self):
         super().__init__()
@@ -76,21 +82,25 @@ class SekoiaLookupCommand(StreamingCommand):
 
     def _make_enricher(self):
         info = self.metadata.searchinfo
-        service = app_service(info.splunkd_uri, info.session_key)
         logs.setup(LOG_NAME)
+        service = app_service(info.splunkd_uri, info.session_key)
         try:
-            settings, settings_error = read_settings(service), None
-            logs.set_level(settings.log_level)
-        except SekoiaError as exc:  # bad settings only matter once the API is needed: the local lookup works
-            settings, settings_error = None, exc
-
-        def client_factory():
-            if settings_error is not None:
-                raise settings_error
-            return make_client(service, settings, max_retry_after=MAX_RETRY_AFTER, retries=2)
-
-        return Enricher(service, client_factory, self._fields, self._type, self.prefix, mode=self.mode.lower(),
-                        ttl=int(self.ttl))
+            logs.set_level(read_settings(service).log_level)
+        except Exception as exc:  # noqa: BLE001 - only the log level is read here; the search goes on
+            log.warning("settings unreadable (%s): default log level", type(exc).__name__)
+        mode = self.mode.lower()
+        stats, messages = Stats(), []
+        resolver = None
+        if mode != "local":
+            budget = float(self.api_budget)
+            endpoint_service = app_service(info.splunkd_uri, info.session_key, timeout=budget + ENDPOINT_MARGIN)
+            resolver = ContextResolver(endpoint_service, int(self.ttl), budget, say=lambda level, text: None,
+                                       stats=stats)
+        enricher = Enricher(LocalLookup(service) if mode != "api" else None, resolver, self._fields, self._type,
+                            self.prefix, mode=mode, ttl=int(self.ttl), stats=stats, messages=messages)
+        if resolver is not None:
+            resolver.say = enricher.say
+        return enricher
 
     def stream(self, records):
         # A plain function, not a generator: splunklib only iterates what it returns, and handing back the
@@ -98,13 +108,13 @@ class SekoiaLookupCommand(StreamingCommand):
         if self._problem:
             self._say_once("error", self._problem)
             return records
-        if self._enricher is None:
-            self._enricher = self._make_enricher()
         chunk = list(records)  # one whole chunk: batch the lookups over it
         produced = ()
         try:
+            if self._enricher is None:
+                self._enricher = self._make_enricher()
             produced = self._enricher.enrich_chunk(chunk)
-        except Exception as exc:  # noqa: BLE001 - never a traceback in the results
+        except Exception as exc:  # noqa: BLE001 - never a traceback, never a lost event
             log.exception("sekoialookup failed on a chunk")
             self._say_once("error", f"sekoialookup: internal error ({type(exc).__name__}); events passed "
                                     "unchanged, details in sekoialookup.log")
@@ -114,10 +124,11 @@ class SekoiaLookupCommand(StreamingCommand):
             first = chunk[0]
             for name in sorted(produced):
                 self.add_field(first, name, first.get(name))
-        self._flush_messages()
-        if getattr(self, "_finished", False):
-            self.write_info(self._enricher.stats.line())
-            log.info(self._enricher.stats.line())
+        if self._enricher is not None:
+            self._flush_messages()
+            if getattr(self, "_finished", False):
+                self.write_info("{}", self._enricher.stats.line())
+                log.info(self._enricher.stats.line())
         return chunk
 
     def _flush_messages(self):

@@ -3,7 +3,7 @@ with the session key Splunk hands to the script (docs/design.md, "Secrets")."""
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from splunklib import client
+from splunklib import binding, client
 
 from . import APP_NAME, redaction
 from .errors import ConfigurationError
@@ -69,11 +69,16 @@ class Settings:
                    ca_bundle=text("ca_bundle"), timeout=timeout, log_level=log_level)
 
 
-def app_service(splunkd_uri, session_key):
-    """A splunklib Service in the app's namespace (nobody/sekoia_ic), where its conf, key and KV store live."""
+SPLUNKD_TIMEOUT = 60.0  # seconds a splunkd call may take before it counts as failed (splunklib has no default)
+
+
+def app_service(splunkd_uri, session_key, timeout=SPLUNKD_TIMEOUT):
+    """A splunklib Service in the app's namespace (nobody/sekoia_ic), where its conf, key and KV store live.
+    Every call gives up after `timeout` seconds without an answer."""
     parts = urlsplit(splunkd_uri)
     return client.Service(scheme=parts.scheme or "https", host=parts.hostname, port=parts.port or 8089,
-                          token=session_key, owner="nobody", app=APP_NAME, autologin=False)
+                          token=session_key, owner="nobody", app=APP_NAME, autologin=False,
+                          handler=binding.handler(timeout=timeout))
 
 
 def read_settings(service):
@@ -101,8 +106,10 @@ def read_api_key(service):
 
 def make_client(service, settings=None, api_key=None, **options):
     from .client import ICClient  # requests is loaded only by the scripts that call the API
+    from .ratelimit import limiter_for_host
 
     settings = settings or read_settings(service)
+    options.setdefault("limiter", limiter_for_host())  # one request budget for every process of this server
     return ICClient(api_key or read_api_key(service), region=settings.region, base_url=settings.base_url or None,
                     timeout=settings.timeout, proxy_url=settings.proxy_url or None, verify_ssl=settings.verify_ssl,
                     ca_bundle=settings.ca_bundle or None, **options)

@@ -20,7 +20,7 @@ from taxii2client.v21 import Collection
 from . import errors
 from .client import configure_session, raise_for_status, transport_error
 from .feed_sync import FeedSync
-from .ratelimit import RateLimiter
+from .ratelimit import limiter_for_host
 
 TAXII_USER = "apikey"  # the IC checks the password (the API key); the user name is free
 ADDED_AFTER_OVERLAP = timedelta(seconds=1)
@@ -48,13 +48,13 @@ class TaxiiCollection:
     retries honouring Retry-After, proxy, TLS) and typed errors."""
 
     def __init__(self, api_root, collection_id, api_key, timeout=30.0, proxy_url=None, verify_ssl=True,
-                 ca_bundle=None, rate_limit=5.0, retries=3, backoff_factor=5.0, max_retry_after=60.0):
+                 ca_bundle=None, limiter=None, retries=3, backoff_factor=5.0, max_retry_after=60.0):
         self.url = f"{api_root.rstrip('/')}/collections/{collection_id}/"
         self.api_root = api_root
         self.timeout = timeout
         self._collection = Collection(self.url, user=TAXII_USER, password=api_key, verify=verify_ssl)
         session = self._collection._conn.session  # taxii2-client's requests.Session
-        configure_session(session, RateLimiter(rate_limit), proxy_url=proxy_url, verify_ssl=verify_ssl,
+        configure_session(session, limiter or limiter_for_host(), proxy_url=proxy_url, verify_ssl=verify_ssl,
                           ca_bundle=ca_bundle, retries=retries, backoff_factor=backoff_factor,
                           max_retry_after=max_retry_after, default_timeout=timeout)
         session.hooks["response"].append(self._remember)

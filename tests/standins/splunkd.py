@@ -22,6 +22,11 @@ It follows the Splunk REST API Reference Manual (splunkd 9.x):
   (a search head cluster member has shc_member, the captain also shc_captain).
 - apps/local/<app> ("Apps endpoint descriptions"): POST configured=1 (is_configured) and _reload.
 - auth/login ("Access endpoint descriptions > auth/login"): returns a sessionKey.
+- Roles, capabilities and object permissions (authz.py): the session's user and roles decide each request;
+  403 as splunkd words it. storage/passwords GET needs list_storage_passwords, which `user` and `power` lack.
+  The system token (passSystemAuth) acts as splunk-system-user with every capability.
+- The app's restmap.conf [script:...] endpoints with scripttype = persist (persist_rest.py): the `capability`
+  checked first, then the handler called with the session, the system token and the payload.
 - search/jobs with exec_mode=oneshot ("Search endpoint descriptions > search/jobs"): only searches that start
   with one of the app's own custom commands (commands.conf), which it runs the way splunkd does, as the app's
   bin/ script over the chunked protocol v2; results as {"results": [...], "messages": [...]} (output_mode=json).
@@ -38,8 +43,10 @@ from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 from xml.sax.saxutils import escape
 
+from .authz import SYSTEM_USER, Authz
 from .conffile import read_conf
 from .loopback import LoopbackServer
+from .persist_rest import PersistentHandler
 
 ATOM_NS = 'xmlns="http://www.w3.org/2005/Atom" xmlns:s="http://dev.splunk.com/ns/rest" ' \
           'xmlns:opensearch="http://a9.com/-/spec/opensearch/1.1/"'
@@ -50,9 +57,15 @@ class SplunkdStandIn(LoopbackServer):
     """State of one fake splunkd plus its HTTP server. Use as a context manager or call start()/stop()."""
 
     def __init__(self, app_dir=None, app="sekoia_ic", session_keys=("test-session-key",), server_roles=None,
-                 limits=None):
+                 limits=None, splunk_home=None):
         self.app = app
-        self.session_keys = set(session_keys)
+        # session key -> user: the keys given act as admin; add_session() makes others.
+        self.sessions = {key: {"name": "admin", "roles": ["admin"]} for key in session_keys}
+        self.system_token = "system-" + uuid.uuid4().hex
+        self.sessions[self.system_token] = {"name": SYSTEM_USER, "roles": ["admin"]}
+        self.authz = Authz()
+        self.rest_handlers = {}  # match path -> (restmap stanza, PersistentHandler)
+        self.splunk_home = Path(splunk_home) if splunk_home else None
         self.server_roles = list(server_roles or ["indexer", "kv_store", "license_master", "search_head"])
         self.lock = threading.RLock()
         self.requests = []  # (method, path, query) of every request, for tests to count
@@ -81,6 +94,8 @@ class SplunkdStandIn(LoopbackServer):
             if name != "default":
                 self.collections[name] = dict(values)
                 self.kv.setdefault(name, IndexedDocs(_accelerated_single_fields(values)))
+        meta_path = app_dir / "metadata" / "default.meta"
+        self.authz = Authz(self.confs.get("authorize"), read_conf(meta_path) if meta_path.exists() else {})
         if "app" in self.confs:
             self.app_state["configured"] = "1" if self.confs["app"].get("install", {}).get(
                 "is_configured", "0").lower() in ("1", "true") else "0"
@@ -88,6 +103,31 @@ class SplunkdStandIn(LoopbackServer):
     @property
     def uri(self):
         return self.url
+
+    @property
+    def session_keys(self):
+        return set(self.sessions)
+
+    def add_session(self, key, user, roles):
+        """A session of a user with these roles (e.g. ["user"], ["user", "sekoia_ic_analyst"])."""
+        with self.lock:
+            self.sessions[key] = {"name": user, "roles": list(roles)}
+
+    def rest_handler(self, stanza):
+        """The PersistentHandler of a restmap.conf [script:...] stanza, started at its first request."""
+        with self.lock:
+            conf = self.confs["restmap"][stanza]
+            match = conf["match"].strip("/")
+            if match not in self.rest_handlers:
+                import tempfile
+                home = self.splunk_home or Path(tempfile.mkdtemp(prefix="splunkd-standin-home-"))
+                self.rest_handlers[match] = (conf, PersistentHandler(self.app_dir / "bin", conf["handler"], home))
+            return self.rest_handlers[match][1]
+
+    def stop(self):
+        super().stop()
+        for _, handler in self.rest_handlers.values():
+            handler.stop()
 
     # ------------------------------------------------------------------------------------------ helpers for tests
     def rows(self, collection):
@@ -403,12 +443,25 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _authorised(self):
+    def _user(self):
         header = self.headers.get("Authorization", "")
         for prefix in ("Splunk ", "Bearer "):
-            if header.startswith(prefix) and header[len(prefix):] in self.standin.session_keys:
-                return True
-        return False
+            if header.startswith(prefix):
+                return self.standin.sessions.get(header[len(prefix):])
+        return None
+
+    def _token(self):
+        return self.headers.get("Authorization", "").split(" ", 1)[1]
+
+    def _require(self, capability):
+        if not self.standin.authz.has(self.user, capability):
+            raise HTTPFailure(403, f"You (user={self.user['name']}) do not have permission to perform this "
+                                   f"operation (requires capability: {capability}).")
+
+    def _require_access(self, obj, action, path):
+        if not self.standin.authz.may(self.user, obj, action):
+            roles = ", ".join(sorted(self.user["roles"]))
+            raise HTTPFailure(403, f"User '{self.user['name']}' with roles {{ {roles} }} cannot {action}: {path}")
 
     def _route(self, method, raw_path, params, body, form, output_mode):
         segments = [unquote(p) for p in raw_path.strip("/").split("/")]
@@ -420,10 +473,12 @@ class _Handler(BaseHTTPRequestHandler):
             raise HTTPFailure(404, f"Not found: {raw_path}")
         if rest == ["auth", "login"] and method == "POST":
             key = "session-" + uuid.uuid4().hex
-            self.standin.session_keys.add(key)
+            self.standin.add_session(key, params.get("username") or "admin", ["admin"])
             return 200, "text/xml", f"<response><sessionKey>{key}</sessionKey></response>"
-        if not self._authorised():
+        user = self._user()
+        if user is None:
             raise HTTPFailure(401, "call not properly authenticated")
+        self.user = user
         base = f"http://127.0.0.1:{self.standin.port}"
         ns = f"/servicesNS/{quote(owner, safe='')}/{quote(app, safe='')}"
         ctx = dict(method=method, params=params, body=body, form=form, output_mode=output_mode, base=base,
@@ -447,8 +502,38 @@ class _Handler(BaseHTTPRequestHandler):
         if rest[:2] == ["apps", "local"] and len(rest) >= 3:
             return self._apps(rest[2], rest[3:], **ctx)
         if rest == ["search", "jobs"] and method == "POST":
+            self._require("search")
             return self._oneshot(params, output_mode)
+        for match, (conf, handler) in list(self.standin.rest_handlers.items()):
+            if "/".join(rest) == match:
+                return self._persistent(conf, handler, method, raw_path, params, body, form, owner, app)
+        for stanza, conf in self.standin.confs.get("restmap", {}).items():
+            if stanza.startswith("script:") and "/".join(rest) == conf.get("match", "").strip("/"):
+                handler = self.standin.rest_handler(stanza)
+                return self._persistent(conf, handler, method, raw_path, params, body, form, owner, app)
         raise HTTPFailure(404, f"Not found: {raw_path}")
+
+    def _persistent(self, conf, handler, method, raw_path, params, body, form, owner, app):
+        capability = conf.get(f"capability.{method.lower()}") or conf.get("capability")
+        if capability:
+            self._require(capability)
+        s = self.standin
+        request = {
+            "method": method, "rest_path": "/" + conf["match"].strip("/"), "path_info": "",
+            "query": [[k, v] for k, v in params.items() if k not in form],
+            "form": [[k, v[-1]] for k, v in form.items()],
+            "session": {"user": self.user["name"], "authtoken": self._token()},
+            "server": {"rest_uri": f"http://127.0.0.1:{s.port}", "hostname": "standin"},
+            "ns": {"app": app, "user": owner}, "output_mode": params.get("output_mode", "xml"),
+        }
+        if conf.get("passPayload", "false").lower() == "true":
+            request["payload"] = body.decode("utf-8", "replace")
+        if conf.get("passSystemAuth", "false").lower() == "true":
+            request["system_authtoken"] = s.system_token
+        status, payload, ctype = handler.call(request)
+        if status >= 400 and ctype != "application/json":
+            raise HTTPFailure(status, payload)
+        return status, ctype, payload
 
     # ------------------------------------------------------------------------------------------ searches
     def _oneshot(self, params, output_mode):
@@ -465,7 +550,7 @@ class _Handler(BaseHTTPRequestHandler):
         script = s.app_dir / "bin" / commands[words[0]]["filename"]
         home = s.scratch_dir or tempfile.mkdtemp(prefix="splunkd-standin-")
         env = {"SPLUNK_HOME": str(home), "PATH": "/usr/bin:/bin"}
-        token = self.headers.get("Authorization", "").split(" ", 1)[1]
+        token = self._token()
         _, _, answers = run_script(getattr(sys, "_base_executable", sys.executable), script, f"http://127.0.0.1:{s.port}",
                                    words[0], words[1:], [[]], home, token, env, timeout=120)
         results = [r for _, chunk in answers for r in chunk]
@@ -521,8 +606,11 @@ class _Handler(BaseHTTPRequestHandler):
             found = [{k: v for k, v in d.items() if k in fields or k == "_key"} for d in found]
         return found
 
-    def _kv_data(self, name, rest, method, params, body, **_):
+    def _kv_data(self, name, rest, method, params, body, ns="", **_):
         s = self.standin
+        reads = method == "GET" or rest == ["batch_find"]
+        self._require_access(f"collections/{name}", "read" if reads else "write",
+                             f"{ns}/storage/collections/data/{name}")
         with s.lock:
             docs = self._collection(name)
             if not rest or rest == [""]:
@@ -585,6 +673,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _kv_config(self, rest, method, params, output_mode, base, ns, app, owner, **_):
         s = self.standin
+        if method != "GET":
+            self._require("admin_all_objects")
         with s.lock:
             if method == "POST" and not rest:
                 name = params.get("name")
@@ -622,6 +712,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _passwords(self, rest, method, params, output_mode, base, ns, owner, app, **_):
         s = self.standin
         path = ns + "/storage/passwords"
+        self._require("list_storage_passwords" if method == "GET" else "admin_all_objects or edit_storage_passwords")
         with s.lock:
             if not rest:
                 if method == "GET":
@@ -666,6 +757,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _configs(self, conf, rest, method, params, output_mode, base, ns, owner, app, **_):
         s = self.standin
         path = f"{ns}/configs/conf-{conf}"
+        self._require_access(conf, "read" if method == "GET" else "write", path)
         with s.lock:
             stanzas = s.confs.get(conf, {})
             if not rest:
@@ -700,6 +792,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _properties(self, conf, rest, method, params, output_mode, base, ns, owner, app, **_):
         s = self.standin
+        self._require_access(conf, "read" if method == "GET" else "write", f"{ns}/properties/{conf}")
         with s.lock:
             if conf not in s.confs:
                 raise HTTPFailure(404, f"Could not find object id={conf}")
@@ -726,6 +819,8 @@ class _Handler(BaseHTTPRequestHandler):
         s = self.standin
         if name != s.app:
             raise HTTPFailure(404, f"Could not find object id={name}")
+        if method == "POST":
+            self._require("admin_all_objects")
         with s.lock:
             if rest == ["_reload"]:
                 s.app_state["reloads"] += 1

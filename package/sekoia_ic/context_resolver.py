@@ -1,0 +1,99 @@
+"""IC context for `sekoialookup`, through the app's endpoint `sekoia_ic/context` (context_endpoint.py), which
+alone may read the API key. Each answer is kept for the search in a TTLCache; the search's time budget for the
+API (api_budget) travels with each request, and once the endpoint says stop (no capability, bad key, rate
+limited, budget spent, API down) the API is not asked again in this search.
+"""
+import json
+import time
+
+from cachetools import TTLCache
+from splunklib.binding import HTTPError
+
+CACHE_SIZE = 100_000
+ENDPOINT = "sekoia_ic/context"
+CAPABILITY = "sekoia_ic_enrich"
+BATCH = 1000  # observables per endpoint request
+NO_CAPABILITY = (f"sekoialookup: your Splunk role cannot ask the Sekoia.io API (it lacks the {CAPABILITY} "
+                 "capability): local lookup matches only. An admin can give you the sekoia_ic_analyst role, "
+                 f"or add {CAPABILITY} to one of your roles.")
+
+
+class ContextResolver:
+    def __init__(self, endpoint_service, ttl, budget, say, stats, clock=time.monotonic):
+        self.endpoint_service = endpoint_service  # splunklib Service whose timeout covers the budget
+        self.ttl = ttl
+        self.say = say
+        self.stats = stats
+        self.clock = clock
+        self.cache = TTLCache(maxsize=CACHE_SIZE, ttl=ttl, timer=clock)
+        self._deadline = clock() + budget
+        self.stopped = None  # the reason the API is not asked again in this search
+
+    def resolve(self, observables):
+        """({observable: summary}, {observable: error}) for observables that need the IC's context."""
+        answers, failures, ask = {}, {}, []
+        for observable in observables:
+            hit = self.cache.get(observable)
+            if hit is not None:
+                answers[observable] = hit
+                self.stats.cache_hits += 1
+            else:
+                ask.append(observable)
+        for start in range(0, len(ask), BATCH):
+            batch = ask[start:start + BATCH]
+            if self.stopped:
+                failures.update(dict.fromkeys(batch, self.stopped))
+                continue
+            self._ask(batch, answers, failures)
+        self.stats.errors += len(failures)
+        return answers, failures
+
+    def _ask(self, batch, answers, failures):
+        budget = self._deadline - self.clock()
+        if budget <= 0:
+            self._stop("the time this search may wait for the Sekoia.io API is spent (api_budget=<seconds> gives "
+                       "it more): the values left are marked in sekoia_error")
+            failures.update(dict.fromkeys(batch, self.stopped))
+            return
+        body = json.dumps({"observables": [[o.type, o.value] for o in batch], "ttl": self.ttl, "budget": budget})
+        try:
+            response = self.endpoint_service.post(ENDPOINT, body=body, headers=[("Content-Type", "application/json")])
+            result = json.loads(response.body.read())
+        except HTTPError as exc:
+            reason = NO_CAPABILITY if exc.status == 403 else _endpoint_error(exc)
+            self._stop(reason, level="warning" if exc.status == 403 else "error")
+            failures.update(dict.fromkeys(batch, reason if exc.status != 403 else "no access to the Sekoia.io API"))
+            return
+        except Exception as exc:  # noqa: BLE001 - splunkd unreachable or slow: the events must still pass
+            self._stop(f"sekoialookup: splunkd did not answer the app's context endpoint ({type(exc).__name__}); "
+                       "local matches only")
+            failures.update(dict.fromkeys(batch, "splunkd did not answer"))
+            return
+        by_key = {(o.type, o.value): o for o in batch}
+        for obs_type, value, summary in result.get("answers", []):
+            observable = by_key.get((obs_type, value))
+            if observable is not None:
+                answers[observable] = self.cache[observable] = summary
+        for obs_type, value, error in result.get("failures", []):
+            if (obs_type, value) in by_key:
+                failures[by_key[(obs_type, value)]] = error
+        for level, text in result.get("messages", []):
+            self.say(level, text)
+        self.stats.api_calls += result.get("api_calls", 0)
+        self.stats.cache_hits += result.get("cache_hits", 0)
+        if result.get("stop"):
+            self.stopped = self.stopped or result["stop"]
+
+    def _stop(self, reason, level="error"):
+        if not self.stopped:
+            self.stopped = reason
+            self.say(level, reason)
+
+
+def _endpoint_error(exc):
+    if exc.status == 404:
+        return ("sekoialookup: the app's endpoint sekoia_ic/context is missing (HTTP 404): restart Splunk after "
+                "installing or upgrading the app; local matches only")
+    if exc.status == 401:
+        return "sekoialookup: splunkd refused this search's session (HTTP 401, expired?): run the search again"
+    return f"sekoialookup: the app's endpoint sekoia_ic/context failed (HTTP {exc.status}); local matches only"
