@@ -187,7 +187,8 @@ def test_event_values_to_observables():
     assert to_observable("8.8.8.8", "ipv6-addr") is None
     assert to_observable("8.8.8.8", "domain-name") is None
     assert to_observable("2001:DB8::0:1", "auto") == ("ipv6-addr", "2001:db8::1")
-    assert to_observable("01.2.3.4", "auto") is None
+    assert to_observable("01.2.3.4", "auto") == ("ipv4-addr", "1.2.3.4")  # zero-padded: decimal, as logs pad
+    assert to_observable("999.1.1.1", "auto") is None  # all-numeric: neither an address nor a domain
     assert to_observable("Evil.Example.COM", "auto") == ("domain-name", "evil.example.com")
     assert to_observable("D41D8CD98F00B204E9800998ECF8427E", "auto") == ("file", "d41d8cd98f00b204e9800998ecf8427e")
     assert to_observable("x", "url") == ("url", "x")

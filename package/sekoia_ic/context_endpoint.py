@@ -111,19 +111,12 @@ class ContextService:
         return found
 
     def _cache_put(self, service, answers, ttl, result):
-        if not answers:
-            return
-        expires = self.clock() + ttl
-        documents = [{"_key": observable_key(t, v), "type": t, "value": v[:1024], "found": bool(s.get("matched")),
-                      "context": json.dumps(s), "expires": expires} for (t, v), s in answers.items()]
         try:
-            data = service.kvstore[CACHE_COLLECTION].data
-            if self.clock() - self._last_purge > PURGE_EVERY:
+            if answers and self.clock() - self._last_purge > PURGE_EVERY:
                 # Drop the answers whose TTL has passed, so the collection does not grow forever.
                 self._last_purge = self.clock()
-                data.delete(query=json.dumps({"expires": {"$lt": self.clock()}}))
-            for start in range(0, len(documents), 1000):
-                data.batch_save(*documents[start:start + 1000])
+                service.kvstore[CACHE_COLLECTION].data.delete(query=json.dumps({"expires": {"$lt": self.clock()}}))
+            save_answers(service, answers, self.clock() + ttl)
         except Exception as exc:  # noqa: BLE001
             _say(result, "warning", f"sekoialookup: could not write the shared cache ({type(exc).__name__})")
 
@@ -201,6 +194,15 @@ class ContextService:
         if error != result["stop"]:
             _say(result, "error", f"sekoialookup: {error}")
         result["failures"].extend([t, v, error] for t, v in observables)
+
+
+def save_answers(service, answers, expires):
+    """Write {(type, value): summary} into the shared context cache, valid until `expires` (epoch)."""
+    documents = [{"_key": observable_key(t, v), "type": t, "value": v[:1024], "found": bool(s.get("matched")),
+                  "context": json.dumps(s), "expires": expires} for (t, v), s in answers.items()]
+    data = service.kvstore[CACHE_COLLECTION].data
+    for start in range(0, len(documents), 1000):
+        data.batch_save(*documents[start:start + 1000])
 
 
 _BUDGET_SPENT = ("the time this search may wait for the Sekoia.io API is spent (api_budget=<seconds> gives "

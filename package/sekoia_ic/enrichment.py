@@ -14,7 +14,7 @@ from cachetools import Cache
 
 from .context import INACTIVE_KEYS, merge, summarise_rows
 from .fields import fields_for
-from .observables import TYPES, InvalidObservable, detect_type, is_public_ip, normalise
+from .observables import TYPES, InvalidObservable, detect_type, is_public_ip, normalise, unpad_ipv4
 
 MODES = ("local", "api", "both")
 DEFAULT_TTL = 3600
@@ -67,7 +67,7 @@ def to_observable(raw, wanted_type):
     if wanted_type in ("auto", "ipv4-addr", "ipv6-addr") and "/" not in text:
         # Fast path for IP addresses: one parse gives the type and the canonical form.
         try:
-            address = ipaddress.ip_address(text)
+            address = ipaddress.ip_address(unpad_ipv4(text))
         except ValueError:
             address = None
         if address is not None:

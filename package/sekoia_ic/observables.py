@@ -14,7 +14,10 @@ STIX_HASH_NAMES = {"MD5": "md5", "SHA-1": "sha1", "SHA1": "sha1", "SHA-256": "sh
 MAX_VALUE_LENGTH = 4096
 
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
-_DOMAIN = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)+[a-z0-9-]{2,63}$")
+# A top-level label has a letter: an all-numeric name (999.1.1.1, 010.001.002.003) is never a domain.
+_DOMAIN = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)+(?=[a-z0-9-]*[a-z])[a-z0-9-]{2,63}$")
+# Dotted quads with zero-padded parts, as firewalls print them (192.168.001.010): decimal, not octal.
+_PADDED_IPV4 = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(/\d{1,2})?$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 
 
@@ -72,7 +75,19 @@ def _ascii_domain(domain):
         raise InvalidObservable(f"not an internationalised domain name: {domain!r} ({exc})") from None
 
 
+def unpad_ipv4(text):
+    """192.168.001.010 -> 192.168.1.10 (and the same with a /prefix); other text unchanged."""
+    match = _PADDED_IPV4.match(text)
+    if not match or not any(len(p) > 1 and p[0] == "0" for p in match.groups()[:4]):
+        return text
+    parts = [int(p) for p in match.groups()[:4]]
+    if max(parts) > 255:
+        return text
+    return ".".join(map(str, parts)) + (match.group(5) or "")
+
+
 def _normalise_ip(obs_type, text):
+    text = unpad_ipv4(text)
     try:
         network = ipaddress.ip_network(text, strict=False)
     except ValueError:
@@ -103,7 +118,7 @@ def detect_type(value):
     if not text or len(text) > MAX_VALUE_LENGTH:
         return None
     try:
-        address = ipaddress.ip_address(text)
+        address = ipaddress.ip_address(unpad_ipv4(text))
         return "ipv4-addr" if address.version == 4 else "ipv6-addr"
     except ValueError:
         pass
@@ -123,8 +138,10 @@ def detect_type(value):
 
 def is_public_ip(value):
     """False for private, loopback, link-local, multicast, reserved and unspecified addresses: those are never
-    sent to the API (they identify nothing outside the customer's network and would leak its layout)."""
+    sent to the API (they identify nothing outside the customer's network and would leak its layout). Python's
+    is_global is true for multicast (224.0.0.0/4 outside 224.0.0.0/24..., ff0e::/16): checked apart."""
     try:
-        return ipaddress.ip_address(value).is_global
+        address = ipaddress.ip_address(unpad_ipv4(value))
     except ValueError:
         return False
+    return address.is_global and not address.is_multicast

@@ -117,6 +117,17 @@ class ICStandIn(LoopbackServer):
         for _ in range(times):
             self.faults.append({"kind": "malformed", "pattern": re.compile(path), "body": body})
 
+    # ------------------------------------------------------------------------------------------ the firewall
+    # The IC's firewall blocks an address that sends more than 5 requests/s or gets more than 2 error answers in
+    # 10 s (docs/design.md, "Rate"). These measure a test's traffic against those two limits.
+    def max_requests_in(self, seconds=1.0):
+        times = sorted(r["time"] for r in self.requests)
+        return max((sum(1 for t in times[i:] if t < start + seconds) for i, start in enumerate(times)), default=0)
+
+    def max_errors_in(self, seconds=10.0):
+        times = sorted(r["time"] for r in self.requests if r.get("status", 200) >= 400)
+        return max((sum(1 for t in times[i:] if t < start + seconds) for i, start in enumerate(times)), default=0)
+
     def calls(self, path_pattern=r"."):
         regex = re.compile(path_pattern)
         return [r for r in self.requests if regex.search(r["path"])]

@@ -36,6 +36,7 @@ import itertools
 import json
 import re
 import threading
+import time
 import uuid
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler
@@ -69,6 +70,7 @@ class SplunkdStandIn(LoopbackServer):
         self.server_roles = list(server_roles or ["indexer", "kv_store", "license_master", "search_head"])
         self.lock = threading.RLock()
         self.requests = []  # (method, path, query) of every request, for tests to count
+        self.access_log = []  # (user name or None, method, path, status) of every request
         self.fail_next = []  # [(predicate(method, path), status, message)] injected faults, used once each
         self.confs = {}  # file -> stanza -> key -> value
         self.collections = {}  # name -> {"fields": {...}, "accelerated_fields": {...}, ...}
@@ -143,12 +145,14 @@ class SplunkdStandIn(LoopbackServer):
         with self.lock:
             self.confs.setdefault(name, {}).setdefault(stanza, {}).update({k: str(v) for k, v in values.items()})
 
-    def inject_failure(self, path_pattern, status=500, message="KV Store is initializing", method=None, times=1):
-        """The next `times` requests whose path matches the regex answer `status`."""
+    def inject_failure(self, path_pattern, status=500, message="KV Store is initializing", method=None, times=1,
+                       delay=0.0):
+        """The next `times` requests whose path matches the regex answer `status` (after `delay` seconds: a
+        splunkd that stops answering)."""
         regex = re.compile(path_pattern)
         for _ in range(times):
             self.fail_next.append((lambda m, p, r=regex, mm=method: r.search(p) and (mm is None or mm == m),
-                                   status, message))
+                                   status, message, delay))
 
     def count(self, method=None, path_pattern=""):
         regex = re.compile(path_pattern)
@@ -421,16 +425,20 @@ class _Handler(BaseHTTPRequestHandler):
         s = self.standin
         with s.lock:
             s.requests.append((method, unquote(parts.path), params))
+        self.user = None
         try:
-            for i, (predicate, status, message) in enumerate(list(s.fail_next)):
+            for i, (predicate, status, message, delay) in enumerate(list(s.fail_next)):
                 if predicate(method, unquote(parts.path)):
                     with s.lock:
                         s.fail_next.pop(i)
+                    time.sleep(delay)
                     raise HTTPFailure(status, message)
             status, ctype_out, payload = self._route(method, parts.path, params, body, form, output_mode)
         except HTTPFailure as exc:
             status = exc.status
             ctype_out, payload = render_messages(exc.status, exc.message, output_mode)
+        with s.lock:
+            s.access_log.append(((self.user or {}).get("name"), method, unquote(parts.path), status))
         data = payload.encode("utf-8") if isinstance(payload, str) else payload
         self.send_response(status)
         self.send_header("Content-Type", ctype_out)
