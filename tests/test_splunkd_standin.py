@@ -110,3 +110,46 @@ def test_server_info_and_injected_failures(splunkd):
         service.get("/services/server/info")
     assert caught.value.status == 503
     assert service.info["version"] == "9.3.0"
+
+
+# ---------------------------------------------------------------------------------------------- roles (authz.py)
+# authorize.conf.spec and the REST API Reference, not the app: the default user and power roles lack
+# list_storage_passwords and admin_all_objects; default.meta write permissions gate KV store writes.
+@pytest.mark.parametrize("roles, may_read_secrets", [(["user"], False), (["power"], False), (["admin"], True)])
+def test_storage_passwords_needs_list_storage_passwords(splunkd, roles, may_read_secrets):
+    splunkd.set_password("sekoia_ic", "api_key", "s3cret")
+    splunkd.add_session("k", "someone", roles)
+    service = service_for(splunkd, token="k")
+    if may_read_secrets:
+        assert service.storage_passwords["sekoia_ic:api_key:"].clear_password == "s3cret"
+    else:
+        with pytest.raises(binding.HTTPError) as caught:
+            service.storage_passwords.list()
+        assert caught.value.status == 403 and "list_storage_passwords" in str(caught.value)
+
+
+def test_kv_store_writes_follow_default_meta(splunkd):
+    splunkd.add_session("k", "ana", ["user"])
+    data = service_for(splunkd, token="k").kvstore["sekoia_ic_context_cache"].data
+    assert data.query() == []  # read : [ * ]
+    with pytest.raises(binding.HTTPError) as caught:
+        data.batch_save({"_key": "x", "expires": 1})  # write : [ admin, sc_admin ]
+    assert caught.value.status == 403
+    assert service_for(splunkd).kvstore["sekoia_ic_context_cache"].data.batch_save({"_key": "x"}) == ["x"]
+
+
+def test_roles_import_capabilities_and_admin_holds_the_apps_own(splunkd):
+    authz = splunkd.authz
+    analyst = {"name": "ana", "roles": ["sekoia_ic_analyst"]}
+    assert authz.has(analyst, "sekoia_ic_enrich") and authz.has(analyst, "search")  # importRoles = user
+    assert not authz.has(analyst, "list_storage_passwords")
+    assert authz.has({"name": "root", "roles": ["admin"]}, "sekoia_ic_enrich and list_storage_passwords")
+    assert not authz.has({"name": "bob", "roles": ["power"]}, "(sekoia_ic_enrich or admin_all_objects)")
+
+
+def test_a_restmap_capability_is_checked_before_the_handler_runs(splunkd):
+    splunkd.add_session("k", "bob", ["power"])
+    with pytest.raises(binding.HTTPError) as caught:
+        service_for(splunkd, token="k").post("sekoia_ic/context", body="{}")
+    assert caught.value.status == 403
+    assert all(handler.calls == 0 for _, handler in splunkd.rest_handlers.values())
