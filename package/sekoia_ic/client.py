@@ -15,13 +15,13 @@ from urllib3.exceptions import MaxRetryError, ResponseError
 from urllib3.util.retry import Retry
 
 from . import errors, redaction
+from .facts import DEFAULT_FEED_ID, NO_API_KEY
 from .ratelimit import BudgetExceeded, RateLimiter
 from .regions import DEFAULT_REGION, base_url_for
 from .version import __version__
 
 log = logging.getLogger(__name__)
 
-DEFAULT_FEED_ID = "d6092c37-d8d7-45c3-8aff-c4dc26030608"
 MAX_PAGE_SIZE = 2000
 USER_AGENT = f"sekoia-ic-splunk/{__version__} python-requests/{requests.__version__}"
 RETRY_STATUSES = (429, 500, 502, 503, 504)
@@ -119,9 +119,7 @@ def check_api_key(api_key):
     """Return the key stripped, or raise ConfigurationError (without echoing the key) if it cannot be one."""
     key = (api_key or "").strip()
     if not key:
-        raise errors.ConfigurationError(
-            "No Sekoia.io API key is configured: an admin must enter one on the app's setup page "
-            "(Apps > Sekoia.io Intelligence Center > Set up).")
+        raise errors.ConfigurationError(NO_API_KEY)
     if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in key):
         raise errors.ConfigurationError(
             "The Sekoia.io API key contains spaces or control characters: paste the key again on the setup page.")

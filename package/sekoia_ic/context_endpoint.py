@@ -22,10 +22,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from . import errors, logs
 from .context import summarise_context
+from .facts import CONTEXT_CACHE_COLLECTION as CACHE_COLLECTION
 from .observables import TYPES, is_public_ip, observable_key
 from .redaction import redact
 
-CACHE_COLLECTION = "sekoia_ic_context_cache"
 LOG_NAME = "sekoia_ic_context"
 MAX_OBSERVABLES = 10_000  # per request
 MAX_BUDGET = 600.0

@@ -13,11 +13,12 @@ from splunklib.modularinput import Argument, Scheme, Script
 from . import logs
 from .client import DEFAULT_FEED_ID, MAX_PAGE_SIZE, check_api_key
 from .errors import ConfigurationError, SekoiaError
-from .feed_sync import CHECKPOINTS_COLLECTION, INDICATORS_COLLECTION, FeedInput, FeedSync, SyncFailed, \
+from .facts import CHECKPOINTS_COLLECTION, INDICATORS_COLLECTION
+from .feed_sync import FeedInput, FeedSync, SyncFailed, \
     is_fetching_member
 from .kvstore import KVCollection
 from .regions import base_url_for
-from .settings import app_service, make_client, read_api_key, read_settings
+from .settings import app_service, make_client, proxy_url, read_api_key, read_settings
 from .taxii_sync import TaxiiCollection, TaxiiSync, default_api_root
 
 LOG_NAME = "sekoia_ic_feed"
@@ -86,7 +87,7 @@ class FeedScript(Script):
             if feed_input.source == "rest":
                 client, sync_class = make_client(service, settings, api_key=api_key), FeedSync
             else:
-                client, sync_class = make_taxii_collection(settings, feed_input, api_key), TaxiiSync
+                client, sync_class = make_taxii_collection(service, settings, feed_input, api_key), TaxiiSync
         except SekoiaError as exc:
             log.error("input %s: %s", name, exc)
             record_error(service, feed_input, str(exc))
@@ -102,10 +103,10 @@ class FeedScript(Script):
         return True
 
 
-def make_taxii_collection(settings, feed_input, api_key):
+def make_taxii_collection(service, settings, feed_input, api_key):
     api_root = feed_input.taxii_api_root or default_api_root(base_url_for(settings.region, settings.base_url))
     return TaxiiCollection(api_root, feed_input.feed_id, api_key, timeout=settings.timeout,
-                           proxy_url=settings.proxy_url or None, verify_ssl=settings.verify_ssl,
+                           proxy_url=proxy_url(service, settings), verify_ssl=settings.verify_ssl,
                            ca_bundle=settings.ca_bundle or None)
 
 

@@ -14,21 +14,20 @@ import re
 import time
 from dataclasses import asdict, dataclass, field
 
-from .client import DEFAULT_FEED_ID, MAX_PAGE_SIZE
+from .client import MAX_PAGE_SIZE
+from .facts import CHECKPOINTS_COLLECTION, DEFAULT_FEED_ID, FEED_ID_PATTERN
 from .errors import InvalidResponseError, SekoiaError
 from .indicators import Indicator, InvalidIndicator, UnsupportedPattern
 from .observables import row_key
 from .redaction import redact
 from .regions import check_http_url
 
-INDICATORS_COLLECTION = "sekoia_ic_indicators"
-CHECKPOINTS_COLLECTION = "sekoia_ic_checkpoints"
 # STIX 2.1 object types the feed can be asked for (match[type]); only indicators become rows.
 STIX_TYPES = ("indicator", "malware", "intrusion-set", "threat-actor", "campaign", "tool", "attack-pattern",
               "vulnerability", "report", "identity", "infrastructure", "course-of-action", "location",
               "observed-data", "note", "opinion", "grouping", "incident", "malware-analysis", "relationship",
               "sighting")
-FEED_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+FEED_ID = re.compile(FEED_ID_PATTERN)
 # The row model of the lookup: 2 = one row per (indicator, observable). 1.0.0 wrote model 1, one row per observable
 # (keyed by the observable alone), which lost an observable when one of the indicators naming it went away.
 LOOKUP_MODEL = 2

@@ -2,9 +2,8 @@
 (the lookup is readable by every role): exact values, then the IP ranges that hold an address."""
 import ipaddress
 
+from .facts import INDICATORS_COLLECTION
 from .kvstore import KVCollection
-
-INDICATORS_COLLECTION = "sekoia_ic_indicators"
 
 
 class LocalLookup:

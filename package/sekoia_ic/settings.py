@@ -1,19 +1,15 @@
 """The app's settings (sekoia_ic.conf [settings]) and API key (storage/passwords), read through splunklib
 with the session key Splunk hands to the script (docs/design.md, "Secrets")."""
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from splunklib import binding, client
 
 from . import APP_NAME, redaction
 from .errors import ConfigurationError
+from .facts import (API_KEY_USER, FALSE, LOG_LEVELS, NO_API_KEY, PASSWORD_REALM, PROXY_PASSWORD_USER,
+                    TIMEOUT_DEFAULT, TIMEOUT_MAX, TRUE)
 from .regions import DEFAULT_REGION, REGIONS, check_http_url
-
-PASSWORD_REALM = APP_NAME
-PASSWORD_USER = "api_key"
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-TRUE = ("1", "true", "yes", "on", "t", "y")
-FALSE = ("0", "false", "no", "off", "f", "n")
 
 
 def parse_bool(value, name, default):
@@ -32,6 +28,7 @@ class Settings:
     region: str = DEFAULT_REGION
     base_url: str = ""
     proxy_url: str = ""
+    proxy_username: str = ""
     verify_ssl: bool = True
     ca_bundle: str = ""
     timeout: float = 30.0
@@ -54,17 +51,20 @@ class Settings:
             raise ConfigurationError(f"sekoia_ic.conf [settings] {exc}") from None
         redaction.register(urlsplit(proxy_url).password)
         try:
-            timeout = float(text("timeout") or 30)
+            timeout = float(text("timeout") or TIMEOUT_DEFAULT)
         except ValueError:
             timeout = -1
-        if not 0 < timeout <= 600:
+        if not 0 < timeout <= TIMEOUT_MAX:
             raise ConfigurationError(f"sekoia_ic.conf [settings] timeout = {text('timeout')!r} must be a number "
-                                     "of seconds between 0 and 600")
+                                     f"of seconds more than 0 and at most {TIMEOUT_MAX}")
+        proxy_username = text("proxy_username")
+        if any(c in proxy_username for c in "@:/ \t\r\n"):
+            raise ConfigurationError("sekoia_ic.conf [settings] proxy_username must not contain @ : / or spaces")
         log_level = (text("log_level") or "INFO").upper()
         if log_level not in LOG_LEVELS:
             raise ConfigurationError(f"sekoia_ic.conf [settings] log_level = {text('log_level')!r}: "
                                      f"use one of {', '.join(LOG_LEVELS)}")
-        return cls(region=region, base_url=base_url, proxy_url=proxy_url,
+        return cls(region=region, base_url=base_url, proxy_url=proxy_url, proxy_username=proxy_username,
                    verify_ssl=parse_bool(values.get("verify_ssl"), "verify_ssl", True),
                    ca_bundle=text("ca_bundle"), timeout=timeout, log_level=log_level)
 
@@ -92,14 +92,12 @@ def read_settings(service):
 def read_api_key(service):
     """The API key from storage/passwords, or ConfigurationError pointing to the setup page."""
     try:
-        entity = service.storage_passwords[f"{PASSWORD_REALM}:{PASSWORD_USER}:"]
+        entity = service.storage_passwords[f"{PASSWORD_REALM}:{API_KEY_USER}:"]
         key = entity.clear_password
     except KeyError:
         key = None
     if not key or not str(key).strip():
-        raise ConfigurationError(
-            "No Sekoia.io API key is configured: an admin must enter one on the app's setup page "
-            "(Apps > Sekoia.io Intelligence Center > Set up).")
+        raise ConfigurationError(NO_API_KEY)
     redaction.register(key)  # masked in whatever this process lets out, should a message ever carry it
     return key
 
@@ -111,5 +109,22 @@ def make_client(service, settings=None, api_key=None, **options):
     settings = settings or read_settings(service)
     options.setdefault("limiter", limiter_for_host())  # one request budget for every process of this server
     return ICClient(api_key or read_api_key(service), region=settings.region, base_url=settings.base_url or None,
-                    timeout=settings.timeout, proxy_url=settings.proxy_url or None, verify_ssl=settings.verify_ssl,
+                    timeout=settings.timeout, proxy_url=proxy_url(service, settings), verify_ssl=settings.verify_ssl,
                     ca_bundle=settings.ca_bundle or None, **options)
+
+
+def proxy_url(service, settings):
+    """The proxy URL with the proxy's credentials: the user from the conf, the password from storage/passwords
+    (`sekoia_ic:proxy_password:`), so that no role but admin can read it. None without a proxy."""
+    if not settings.proxy_url:
+        return None
+    if not settings.proxy_username:
+        return settings.proxy_url
+    try:
+        password = service.storage_passwords[f"{PASSWORD_REALM}:{PROXY_PASSWORD_USER}:"].clear_password or ""
+    except KeyError:
+        password = ""
+    redaction.register(password)
+    parts = urlsplit(settings.proxy_url)
+    userinfo = quote(settings.proxy_username, safe="") + (":" + quote(password, safe="") if password else "")
+    return parts._replace(netloc=f"{userinfo}@{parts.netloc.rpartition('@')[2]}").geturl()

@@ -18,6 +18,14 @@ It follows the Splunk REST API Reference Manual (splunkd 9.x):
   POST password to the entity updates, DELETE removes.
 - configs/conf-<file> and properties/<file> ("Configuration endpoint descriptions"): the app's default/*.conf
   files as splunkd would have loaded them, plus stanzas and keys written through the API.
+- data/inputs/sekoia_ic_feed[/<name>[/enable|/disable]] ("Input endpoint descriptions" > data/inputs/<modular
+  input>): the stanzas of inputs.conf; a create or edit runs the scheme's external validation, the real
+  bin/sekoia_ic_feed.py --validate-arguments, and answers 400 with its message when it fails.
+- authentication/current-context ("Access endpoint descriptions"): the session's username, roles, capabilities.
+- storage/passwords/<name>/acl: POST sharing, owner, perms.read, perms.write; a credential is listed only to
+  roles its perms.read names (admin_all_objects sees all).
+- JSON output as splunkd writes it: `disabled` is a JSON boolean; `f=<field>` (repeatable) keeps only those
+  content fields ("REST API Reference > Pagination and filtering parameters").
 - server/info ("Introspection endpoint descriptions > server/info"): version, serverName, server_roles
   (a search head cluster member has shc_member, the captain also shc_captain).
 - apps/local/<app> ("Apps endpoint descriptions"): POST configured=1 (is_configured) and _reload.
@@ -359,13 +367,20 @@ class _Entity:
         self.path = path  # e.g. /servicesNS/nobody/sekoia_ic/storage/passwords/<quoted name>
 
 
+def _json_content(content):
+    """splunkd's JSON: `disabled` is a boolean, whatever the conf file says (0/1/true/false)."""
+    if "disabled" in content:
+        content = dict(content, disabled=str(content["disabled"]).strip().lower() in ("1", "true", "yes", "t", "y"))
+    return content
+
+
 def render(entities, collection_path, base, output_mode, title):
     if output_mode == "json":
         return "application/json", json.dumps({
             "links": {}, "origin": base + collection_path, "updated": _now(), "generator": {"version": "9.3.0"},
             "entry": [{"name": e.name, "id": base + e.path, "updated": _now(),
                        "links": {"alternate": e.path, "list": e.path, "edit": e.path, "remove": e.path},
-                       "author": e.acl["owner"], "acl": e.acl, "content": e.content} for e in entities],
+                       "author": e.acl["owner"], "acl": e.acl, "content": _json_content(e.content)} for e in entities],
             "paging": {"total": len(entities), "perPage": 30, "offset": 0}, "messages": []})
     parts = [f'<?xml version="1.0" encoding="UTF-8"?>\n<feed {ATOM_NS}>',
              f"<title>{escape(title)}</title><id>{escape(base + collection_path)}</id><updated>{_now()}</updated>",
@@ -384,6 +399,13 @@ def render(entities, collection_path, base, output_mode, title):
             f'<content type="text/xml">{_xml_value(content)}</content></entry>')
     parts.append("</feed>")
     return "text/xml; charset=utf-8", "".join(parts)
+
+
+def _filter_fields(payload, keep):
+    document = json.loads(payload)
+    for entry in document.get("entry", []):
+        entry["content"] = {k: v for k, v in entry["content"].items() if k in keep}
+    return json.dumps(document)
 
 
 def render_messages(status, message, output_mode):
@@ -434,6 +456,8 @@ class _Handler(BaseHTTPRequestHandler):
                     time.sleep(delay)
                     raise HTTPFailure(status, message)
             status, ctype_out, payload = self._route(method, parts.path, params, body, form, output_mode)
+            if query.get("f") and output_mode == "json" and status < 300:
+                payload = _filter_fields(payload, set(query["f"]))
         except HTTPFailure as exc:
             status = exc.status
             ctype_out, payload = render_messages(exc.status, exc.message, output_mode)
@@ -501,6 +525,15 @@ class _Handler(BaseHTTPRequestHandler):
             return self._configs(rest[1][len("conf-"):], rest[2:], **ctx)
         if rest[:1] == ["properties"] and len(rest) >= 2:
             return self._properties(rest[1], rest[2:], **ctx)
+        if rest[:3] == ["data", "inputs", "sekoia_ic_feed"]:
+            return self._modinput(rest[3:], **ctx)
+        if rest == ["authentication", "current-context"]:
+            caps = self.standin.authz.capabilities(user)
+            content = {"username": user["name"], "roles": sorted(self.standin.authz.expand(user["roles"])),
+                       "capabilities": sorted(caps if "*" not in caps else
+                                              set().union(*(r["capabilities"] for r in self.standin.authz.roles.values())))}
+            entity = _Entity("context", content, app="system", path="/services/authentication/current-context/context")
+            return (200,) + render([entity], "/services/authentication/current-context", base, output_mode, "context")
         if rest == ["server", "info"]:
             info = _Entity("server-info", {"version": "9.3.0", "serverName": "standin", "build": "stand-in",
                                            "server_roles": self.standin.server_roles},
@@ -715,7 +748,17 @@ class _Handler(BaseHTTPRequestHandler):
         record = self.standin.passwords[name]
         content = {"realm": record["realm"], "username": record["username"],
                    "clear_password": record["clear_password"], "password": "********", "encr_password": "$7$stand-in"}
-        return _Entity(name, content, owner=owner, app=app, path=f"{ns}/storage/passwords/{quote(name, safe='')}")
+        entity = _Entity(name, content, owner=owner, app=app, path=f"{ns}/storage/passwords/{quote(name, safe='')}")
+        if record.get("acl"):
+            entity.acl.update(record["acl"])
+        return entity
+
+    def _may_read_password(self, name):
+        acl = self.standin.passwords[name].get("acl")
+        if not acl or self.standin.authz.has(self.user, "admin_all_objects"):
+            return True
+        allowed = set(acl["perms"]["read"])
+        return "*" in allowed or bool(allowed & self.standin.authz.expand(self.user["roles"]))
 
     def _passwords(self, rest, method, params, output_mode, base, ns, owner, app, **_):
         s = self.standin
@@ -724,7 +767,8 @@ class _Handler(BaseHTTPRequestHandler):
         with s.lock:
             if not rest:
                 if method == "GET":
-                    entities = [self._password_entity(n, ns, owner, app) for n in sorted(s.passwords)]
+                    entities = [self._password_entity(n, ns, owner, app) for n in sorted(s.passwords)
+                                if self._may_read_password(n)]
                     return (200,) + render(entities, path, base, output_mode, "passwords")
                 if method == "POST":
                     username, password = params.get("name"), params.get("password")
@@ -739,8 +783,16 @@ class _Handler(BaseHTTPRequestHandler):
                                            "passwords")
             else:
                 name = rest[0]
-                if name not in s.passwords:
+                if name not in s.passwords or not self._may_read_password(name):
                     raise HTTPFailure(404, f"Could not find object id={name}")
+                if rest[1:] == ["acl"] and method == "POST":
+                    s.passwords[name]["acl"] = {
+                        "sharing": params.get("sharing", "app"), "owner": params.get("owner", "nobody"),
+                        "perms": {"read": [r.strip() for r in params.get("perms.read", "*").split(",") if r.strip()],
+                                  "write": [r.strip() for r in params.get("perms.write", "admin").split(",")
+                                            if r.strip()]}}
+                    return (200,) + render([self._password_entity(name, ns, owner, app)], path, base, output_mode,
+                                           "passwords")
                 if method == "GET":
                     return (200,) + render([self._password_entity(name, ns, owner, app)], path, base, output_mode,
                                            "passwords")
@@ -754,6 +806,87 @@ class _Handler(BaseHTTPRequestHandler):
                     del s.passwords[name]
                     return (200,) + render([], path, base, output_mode, "passwords")
         raise HTTPFailure(405, "Method not allowed")
+
+    # ------------------------------------------------------------------------------------------ data/inputs
+    def _modinput(self, rest, method, params, output_mode, base, ns, owner, app, **_):
+        s = self.standin
+        path = f"{ns}/data/inputs/sekoia_ic_feed"
+        if method != "GET":
+            self._require("admin_all_objects or edit_modinput_sekoia_ic_feed")
+        else:
+            self._require("list_inputs")
+        with s.lock:
+            inputs = s.confs.setdefault("inputs", {})
+
+        def entity(name):
+            values = {k: v for k, v in inputs.get("sekoia_ic_feed", {}).items()}
+            values.update(inputs[f"sekoia_ic_feed://{name}"])
+            values.setdefault("disabled", "0")
+            return _Entity(name, values, owner=owner, app=app, path=f"{path}/{quote(name, safe='')}")
+
+        args = {k: v for k, v in params.items() if k not in ("output_mode", "name")}
+        if not rest:
+            if method == "GET":
+                names = [k.split("://", 1)[1] for k in inputs if k.startswith("sekoia_ic_feed://")]
+                return (200,) + render([entity(n) for n in names], path, base, output_mode, "sekoia_ic_feed")
+            if method == "POST":
+                name = params.get("name")
+                if not name:
+                    raise HTTPFailure(400, "A name is required")
+                if f"sekoia_ic_feed://{name}" in inputs:
+                    raise HTTPFailure(409, f"An object with name={name} already exists")
+                self._validate_input(name, args)
+                with s.lock:
+                    inputs[f"sekoia_ic_feed://{name}"] = dict(args)
+                return (201,) + render([entity(name)], path, base, output_mode, "sekoia_ic_feed")
+        else:
+            name = rest[0]
+            stanza = f"sekoia_ic_feed://{name}"
+            if stanza not in inputs:
+                raise HTTPFailure(404, f"Could not find object id={name}")
+            if method == "GET" and len(rest) == 1:
+                return (200,) + render([entity(name)], path, base, output_mode, "sekoia_ic_feed")
+            if method == "POST" and rest[1:] in (["enable"], ["disable"]):
+                with s.lock:
+                    inputs[stanza]["disabled"] = "1" if rest[1] == "disable" else "0"
+                return (200,) + render([entity(name)], path, base, output_mode, "sekoia_ic_feed")
+            if method == "POST" and len(rest) == 1:
+                merged = {k: v for k, v in inputs[stanza].items() if k not in ("disabled",)}
+                merged.update(args)
+                self._validate_input(name, merged)
+                with s.lock:
+                    inputs[stanza].update(args)
+                return (200,) + render([entity(name)], path, base, output_mode, "sekoia_ic_feed")
+            if method == "DELETE" and len(rest) == 1:
+                with s.lock:
+                    del inputs[stanza]
+                return (200,) + render([], path, base, output_mode, "sekoia_ic_feed")
+        raise HTTPFailure(405, "Method not allowed")
+
+    def _validate_input(self, name, params):
+        """splunkd runs the scheme's external validation (use_external_validation) before a create or edit."""
+        import subprocess
+        import sys
+        from xml.etree import ElementTree
+        from xml.sax.saxutils import escape as xml_escape
+        s = self.standin
+        if s.app_dir is None:
+            return
+        items = "".join(f'<param name="{xml_escape(k)}">{xml_escape(str(v))}</param>' for k, v in params.items())
+        stdin = (f"<items><server_host>standin</server_host><server_uri>http://127.0.0.1:{s.port}</server_uri>"
+                 f"<session_key>{xml_escape(self._token())}</session_key><checkpoint_dir>/tmp</checkpoint_dir>"
+                 f'<item name="{xml_escape(name)}">{items}</item></items>')
+        result = subprocess.run([getattr(sys, "_base_executable", sys.executable), "-s", "-E",
+                                 str(s.app_dir / "bin" / "sekoia_ic_feed.py"), "--validate-arguments"],
+                                input=stdin, capture_output=True, text=True, timeout=60,
+                                env={"PATH": "/usr/bin:/bin"})
+        if result.returncode != 0:
+            try:
+                message = ElementTree.fromstring(result.stdout).findtext("message") or "validation failed"
+            except ElementTree.ParseError:
+                message = "the input's validation failed"
+            raise HTTPFailure(400, f"Argument validation for scheme=sekoia_ic_feed: script running failed "
+                                   f"(PID {0} exited with code {result.returncode}). {message}")
 
     # ------------------------------------------------------------------------------------------ configs
     def _stanza_entity(self, conf, stanza, ns, owner, app):

@@ -3,10 +3,14 @@
 It follows Splunk Web's documented behaviour (Splunk docs "Customize Simple XML" > "Use custom CSS and
 JavaScript with Simple XML", and "Splunk Web REST proxy: /splunkd/__raw"):
 - GET /<locale>/app/<app>/<view> renders the view's Simple XML: each <html> panel's markup in the page, the
-  dashboard's stylesheet= and script= files from appserver/static, and the splunkweb_csrf_token_<port> cookie;
+  dashboard's stylesheet= and script= files (a comma list) from appserver/static, and the
+  splunkweb_csrf_token_<port> cookie, named after this Splunk Web's own port (several Splunk Web instances on one
+  host each set their own);
 - GET /<locale>/static/app/<app>/<file> serves appserver/static;
 - /<locale>/splunkd/__raw/<path> forwards to splunkd with the logged-in user's session key; a POST or DELETE
-  without the X-Splunk-Form-Key header equal to the CSRF cookie is refused with 401, as Splunk Web does.
+  without the X-Splunk-Form-Key header equal to this instance's CSRF token is refused with 401, as Splunk Web
+  does. Every proxied exchange is recorded (method, path, status, request body, response body), so that tests can
+  look for a secret in anything that reached the browser.
 It renders no other Simple XML element (searches, charts): the setup view needs none.
 """
 import secrets
@@ -26,7 +30,7 @@ PAGE = """<!DOCTYPE html>
 <div class="dashboard-body" style="padding: 20px">
 <h2 class="dashboard-title" style="margin-top:0">{label}</h2><p class="dashboard-description">{description}</p>
 {panels}
-</div><script src="/en-US/static/app/{app}/{script}"></script></body></html>"""
+</div>{scripts}</body></html>"""
 
 
 class SplunkWebStandIn(LoopbackServer):
@@ -39,6 +43,9 @@ class SplunkWebStandIn(LoopbackServer):
         self.app = app
         self.csrf = secrets.token_hex(16)
         self.proxied = []  # (method, path, status) through /splunkd/__raw
+        self.exchanges = []  # (method, path, status, request body, response body) through /splunkd/__raw
+        self.requests = []  # (method, path) of every request, pages and static files included
+        self.script_delay = 0.0  # seconds before a script is served (a slow network: the page is usable before)
 
     def view_url(self, view):
         return f"{self.url}/en-US/app/{self.app}/{view}"
@@ -51,9 +58,11 @@ class SplunkWebStandIn(LoopbackServer):
             inner = (html.text or "") + "".join(ElementTree.tostring(child, encoding="unicode", method="html")
                                                 for child in html)
             panels.append(f'<div class="dashboard-panel">{inner}</div>')
+        scripts = "".join(f'<script src="/en-US/static/app/{self.app}/{name.strip()}"></script>'
+                          for name in root.get("script", "").split(",") if name.strip())
         return PAGE.format(label=root.findtext("label") or view, description=root.findtext("description") or "",
                            panels="".join(panels), app=self.app, app_label="Sekoia.io Intelligence Center",
-                           stylesheet=root.get("stylesheet", ""), script=root.get("script", ""))
+                           stylesheet=root.get("stylesheet", ""), scripts=scripts)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -84,6 +93,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self, method):
         web = self.web
         path = self.path
+        web.requests.append((method, path))
         app_prefix = f"/en-US/app/{web.app}/"
         static_prefix = f"/en-US/static/app/{web.app}/"
         proxy_prefix = "/en-US/splunkd/__raw/"
@@ -97,6 +107,9 @@ class _Handler(BaseHTTPRequestHandler):
             if not str(file).startswith(str((web.app_dir / "appserver" / "static").resolve())) or not file.is_file():
                 return self._send(404, "not found", "text/plain")
             ctype = {"js": "application/javascript", "css": "text/css"}.get(file.suffix[1:], "application/octet-stream")
+            if file.suffix == ".js" and web.script_delay:
+                import time
+                time.sleep(web.script_delay)
             return self._send(200, file.read_bytes(), ctype)
         if path.startswith(proxy_prefix):
             return self._proxy(method, "/" + path[len(proxy_prefix):])
@@ -119,6 +132,8 @@ class _Handler(BaseHTTPRequestHandler):
         except urllib.error.HTTPError as exc:
             status, data, ctype = exc.code, exc.read(), exc.headers.get("Content-Type")
         web.proxied.append((method, path, status))
+        web.exchanges.append((method, path, status, (body or b"").decode("utf-8", "replace"),
+                              data.decode("utf-8", "replace")))
         return self._send(status, data, ctype or "application/json")
 
 

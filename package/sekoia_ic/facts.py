@@ -1,0 +1,38 @@
+"""Facts more than one part of the app relies on, defined once here. What JavaScript, Simple XML or .conf files
+need of them is generated from here at build time (build.py writes appserver/static/sekoia_ic_rules.js from
+setup_rules()) or checked against here by tests (tests/test_shared_facts.py). Standard library only: build.py
+imports it."""
+from .regions import DEFAULT_REGION, REGIONS
+
+DEFAULT_FEED_ID = "d6092c37-d8d7-45c3-8aff-c4dc26030608"
+# A feed id is a UUID, or at least a path-safe identifier (the input refuses anything else).
+FEED_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+FEED_INPUT = "sekoia_ic_feed://default"
+INDICATORS_COLLECTION = "sekoia_ic_indicators"
+CHECKPOINTS_COLLECTION = "sekoia_ic_checkpoints"
+CONTEXT_CACHE_COLLECTION = "sekoia_ic_context_cache"
+
+# storage/passwords entries (realm sekoia_ic): the API key, and the proxy's password (its user is in the conf).
+PASSWORD_REALM = "sekoia_ic"
+API_KEY_USER = "api_key"
+PROXY_PASSWORD_USER = "proxy_password"
+
+# sekoia_ic.conf [settings]
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+TRUE = ("1", "true", "yes", "on", "t", "y")
+FALSE = ("0", "false", "no", "off", "f", "n")
+TIMEOUT_DEFAULT = 30
+TIMEOUT_MAX = 600  # seconds; more than 0
+
+NO_API_KEY = ("No Sekoia.io API key is configured: an admin must enter one on the app's setup page "
+              "(Apps > Sekoia.io Intelligence Center > Set up).")
+
+
+def setup_rules():
+    """What the setup page needs to validate a form the way settings.Settings.from_conf does."""
+    return {
+        "regions": REGIONS, "default_region": DEFAULT_REGION, "log_levels": list(LOG_LEVELS),
+        "true": list(TRUE), "false": list(FALSE), "timeout_default": TIMEOUT_DEFAULT, "timeout_max": TIMEOUT_MAX,
+        "feed_id_pattern": FEED_ID_PATTERN, "default_feed_id": DEFAULT_FEED_ID, "feed_input": FEED_INPUT,
+        "realm": PASSWORD_REALM, "api_key_user": API_KEY_USER, "proxy_password_user": PROXY_PASSWORD_USER,
+    }
