@@ -1,43 +1,54 @@
-"""The app's Splunk configuration hangs together: dashboards' and saved searches' SPL parses (macros expanded,
-quotes and brackets balanced, known commands), names the right lookups and macros, and what conf files
-reference exists."""
+"""The app's Splunk configuration hangs together: every search, macro and dashboard query the app ships is
+checked as SPL (macros expanded; splint, a linter from PyPI, splits and lints it; commands known to
+pygments-lexer-spl's SPL command list or the app's commands.conf; quotes and brackets balanced, which no PyPI
+package checks), names the right lookups and macros, and what conf files reference exists."""
 import re
 from xml.etree import ElementTree
 
 import pytest
+from pygments_lexer_spl._lexer import COMMANDS as SPL_COMMANDS
+from splint.linter import lint_text
+from splint.models import Severity
+from splint.parser import parse
 
 from tests.conftest import STAGE_DIR
 from tests.standins.conffile import read_conf
 
 DEFAULT = STAGE_DIR / "default"
 VIEWS = DEFAULT / "data" / "ui" / "views"
-# Splunk's own commands the app's SPL uses, plus the app's custom commands (checked against commands.conf).
-SPLUNK_COMMANDS = {"search", "stats", "lookup", "where", "table", "eval", "bin", "timechart", "sort", "head",
-                   "fields", "rex", "mvexpand", "inputlookup", "rest"}
 CUSTOM_COMMANDS = set(read_conf(DEFAULT / "commands.conf"))
-MACROS = {name: values["definition"] for name, values in read_conf(DEFAULT / "macros.conf").items()}
+MACROS = read_conf(DEFAULT / "macros.conf")  # name, or name(<number of arguments>) -> settings
 LOOKUPS = set(read_conf(DEFAULT / "transforms.conf"))
+# The raw-event macros are the admin's to point at their indexes: their `index=*` default is expected.
+RAW_EVENT_MACROS = {f"sekoia_ic_{kind}_events" for kind in ("network", "dns", "web", "file", "email")}
 
 
 def expand(spl, seen=()):
+    """SPL with every `macro` and `macro(arg, ...)` replaced by its definition, as splunkd expands them."""
     def replace(match):
-        name = match.group(1)
-        assert name in MACROS, f"unknown macro `{name}`"
-        assert name not in seen, f"recursive macro `{name}`"
-        return expand(MACROS[name], seen + (name,))
-    return re.sub(r"`([^`(]+)`", replace, spl)
+        name, args = match.group(1), match.group(2)
+        values = [a.strip() for a in args.split(",")] if args is not None else []
+        key = f"{name}({len(values)})" if args is not None else name
+        assert key in MACROS, f"unknown macro `{key}`"
+        assert key not in seen, f"recursive macro `{key}`"
+        definition = MACROS[key]["definition"]
+        names = [n.strip() for n in MACROS[key].get("args", "").split(",") if n.strip()]
+        assert len(names) == len(values), f"macro `{key}` takes {names}"
+        for arg_name, value in zip(names, values):
+            definition = definition.replace(f"${arg_name}$", value)
+        return expand(definition, seen + (key,))
+    return re.sub(r"`([A-Za-z0-9_]+)(?:\(([^`]*)\))?`", replace, spl)
 
 
-def segments(spl):
-    """Split at top-level pipes, checking that quotes, parentheses and brackets are balanced."""
-    parts, current, depth, quote = [], [], [], None
+def check_balance(spl):
+    """Quotes, parentheses and brackets balanced; returns the [ ... ] subsearches."""
+    depth, quote, subsearches, starts = [], None, [], []
     pairs = {"(": ")", "[": "]"}
     i = 0
     while i < len(spl):
         ch = spl[i]
         if quote:
             if ch == "\\":
-                current.append(spl[i:i + 2])
                 i += 2
                 continue
             if ch == quote:
@@ -46,46 +57,55 @@ def segments(spl):
             quote = ch
         elif ch in pairs:
             depth.append(pairs[ch])
+            starts.append(i)
         elif ch in ")]":
             assert depth and depth.pop() == ch, f"unbalanced {ch!r} in: {spl}"
-        elif ch == "|" and not depth:
-            parts.append("".join(current))
-            current = []
-            i += 1
-            continue
-        current.append(ch)
+            start = starts.pop()
+            if ch == "]":
+                subsearches.append(spl[start + 1:i])
         i += 1
     assert quote is None, f"unclosed quote in: {spl}"
     assert not depth, f"unclosed bracket in: {spl}"
-    parts.append("".join(current))
-    return [p.strip() for p in parts]
+    return subsearches
 
 
-def check_spl(spl):
-    """Returns (commands, lookups) of the expanded SPL after checking it."""
+def check_spl(spl, allow=()):
+    """Returns (commands, lookups) of the expanded SPL after checking it; allow: splint codes accepted."""
     expanded = expand(spl)
-    parts = segments(expanded)
-    if parts and parts[0] == "":
-        parts = parts[1:]  # a generating command first: "| inputlookup ..."
-    else:
-        parts[0] = "search " + parts[0]
+    subsearches = check_balance(expanded)
+    findings = [f"{d.code} {d.message}" for d in lint_text(expanded)
+                if d.severity in (Severity.WARNING, Severity.ERROR) and d.code not in allow]
+    assert not findings, f"splint: {findings} in: {expanded}"
     commands, lookups = [], []
-    for part in parts:
-        assert part, f"empty pipeline stage in: {expanded}"
-        command = part.split()[0]
-        assert command in SPLUNK_COMMANDS | CUSTOM_COMMANDS, f"unknown command {command!r} in: {expanded}"
-        commands.append(command)
-        if command in ("lookup", "inputlookup"):
-            name = part.split()[1]
-            assert name in LOOKUPS, f"unknown lookup {name!r}"
-            lookups.append(name)
-        if command == "sekoialookup":
-            options = dict(re.findall(r"(\w+)=(\S+)", part))
-            assert options.get("field"), part
+    parsed = parse(expanded).commands
+    for number, command in enumerate(parsed):
+        name = command.name
+        if number == 0 and name and name not in SPL_COMMANDS and name not in CUSTOM_COMMANDS:
+            name = "search"  # a leading search command is implicit
+        assert name, f"empty pipeline stage in: {expanded}"
+        assert name in SPL_COMMANDS or name in CUSTOM_COMMANDS, f"unknown command {name!r} in: {expanded}"
+        commands.append(name)
+        if name in ("lookup", "inputlookup"):
+            lookup = command.args.split()[0]
+            assert lookup in LOOKUPS, f"unknown lookup {lookup!r}"
+            lookups.append(lookup)
+        if name == "sekoialookup":
+            options = dict(re.findall(r"(\w+)=(\S+)", command.args))
+            assert options.get("field"), command.raw
             assert options.get("type", "auto") in ("auto", "ipv4-addr", "ipv6-addr", "domain-name", "url",
-                                                   "email-addr", "file", "filename"), part
-            assert options.get("mode", "both") in ("local", "api", "both"), part
+                                                   "email-addr", "file", "filename"), command.raw
+            assert options.get("mode", "both") in ("local", "api", "both"), command.raw
+    for inner in subsearches:
+        inner_commands, inner_lookups = check_spl(inner, allow)
+        lookups += inner_lookups
     return commands, lookups
+
+
+def sekoialookup_args(spl):
+    """The arguments the expanded SPL gives sekoialookup."""
+    stages = [c for c in parse(expand(spl)).commands if c.name == "sekoialookup"]
+    assert len(stages) == 1, spl
+    return stages[0].args.split()
 
 
 def dashboard_queries():
@@ -102,6 +122,14 @@ def test_dashboard_spl_parses(view, query):
     check_spl(query)
 
 
+@pytest.mark.parametrize("name", sorted(MACROS))
+def test_every_macro_is_valid_spl(name):
+    if "(" in name:
+        return  # checked where it is called with its arguments
+    allow = ("SPL001",) if name in RAW_EVENT_MACROS or name.endswith("_rows_raw") else ()
+    check_spl(f"`{name}`", allow=allow)
+
+
 def test_health_dashboard_reads_the_checkpoints_and_the_lookup():
     queries = " ".join(q for v, q in dashboard_queries() if v == "sekoia_ic_overview.xml")
     assert "inputlookup sekoia_ic_checkpoints" in queries and "inputlookup sekoia_ic_indicators" in queries
@@ -114,7 +142,7 @@ def test_matches_dashboard_drills_down_to_the_region_web_app():
     text = (VIEWS / "sekoia_ic_matches.xml").read_text()
     assert "`sekoia_ic_web_app`" in text and "$web_app$/intelligence/objects/$row.indicator_id|u$" in text
     for region, url in (("FRA2", "https://app.fra2.sekoia.io"), ("USA1", "https://app.usa1.sekoia.io")):
-        assert f'region="{region}", "{url}"' in MACROS["sekoia_ic_web_app"]
+        assert f'region="{region}", "{url}"' in MACROS["sekoia_ic_web_app"]["definition"]
 
 
 SAVED = {name: values for name, values in read_conf(DEFAULT / "savedsearches.conf").items() if name != "default"}
@@ -123,19 +151,30 @@ SAVED = {name: values for name, values in read_conf(DEFAULT / "savedsearches.con
 @pytest.mark.parametrize("name", sorted(SAVED))
 def test_correlation_searches(name):
     settings = dict(read_conf(DEFAULT / "savedsearches.conf")["default"], **SAVED[name])
-    assert settings["disabled"] == "1" and settings["is_scheduled"] == "1"
+    assert settings["disabled"] == "1" and settings["enableSched"] == "1"
     spl = settings["search"]
-    assert re.match(r"^`sekoia_ic_\w+_events` `sekoia_ic_timerange`", spl)
+    # The rows of an accelerated CIM data model, then sekoialookup: no lookup | where prefilter drops a match
+    # that only a range or a case-insensitive comparison would find.
+    assert re.match(r"^`sekoia_ic_\w+_rows` \| `sekoia_ic_matches\(", spl)
     commands, lookups = check_spl(spl)
-    assert lookups == ["sekoia_ic_indicators"]
-    assert commands.index("lookup") < commands.index("sekoialookup")  # local lookup first, API for matches only
+    assert commands[0] == "tstats" and "lookup" not in commands
+    assert commands.index("sekoialookup") < commands.index("where")
+    assert settings["alert.suppress"] == "1" and settings["alert.suppress.fields"].startswith("indicator_id,")
 
 
-def test_the_five_data_sources_are_covered():
-    searches = " ".join(s["search"] for s in SAVED.values())
-    for macro in ("sekoia_ic_network_events", "sekoia_ic_dns_events", "sekoia_ic_web_events", "sekoia_ic_file_events",
-                  "sekoia_ic_email_events"):
-        assert f"`{macro}`" in searches
+def test_correlation_searches_are_staggered():
+    minutes = [s["cron_schedule"].split()[0] for s in SAVED.values()]
+    assert len(set(minutes)) == len(minutes)
+
+
+def test_the_five_data_models_are_covered_with_a_raw_fallback_each():
+    searches = " ".join(expand(s["search"]) for s in SAVED.values())
+    for datamodel in ("Network_Traffic.All_Traffic", "Network_Resolution.DNS", "Web.Web", "Endpoint.Filesystem",
+                      "Email.All_Email"):
+        assert f"datamodel={datamodel}" in searches
+    for kind in ("network", "dns", "web", "file", "email"):
+        assert f"sekoia_ic_{kind}_rows_raw" in MACROS
+        check_spl(f"`sekoia_ic_{kind}_rows_raw`", allow=("SPL001",))
 
 
 def test_check_spl_catches_mistakes():
@@ -147,6 +186,12 @@ def test_check_spl_catches_mistakes():
         check_spl('index=x | eval a="b')
     with pytest.raises(AssertionError, match="unknown command"):
         check_spl("index=x | frobnicate")
+    with pytest.raises(AssertionError, match="unclosed bracket"):
+        check_spl("index=x | eval a=(b | stats count")
+    with pytest.raises(AssertionError, match="splint"):
+        check_spl("index=main | join x [search index=main]")  # SPL003: join
+    with pytest.raises(AssertionError, match=r"unknown macro `sekoia_ic_matches\(2\)`"):
+        check_spl("| makeresults | `sekoia_ic_matches(a, b)`")  # macros are named with their argument count
 
 
 def test_nav_views_setup_view_and_help_exist():

@@ -153,3 +153,19 @@ def test_a_restmap_capability_is_checked_before_the_handler_runs(splunkd):
         service_for(splunkd, token="k").post("sekoia_ic/context", body="{}")
     assert caught.value.status == 403
     assert all(handler.calls == 0 for _, handler in splunkd.rest_handlers.values())
+
+
+def test_settings_splunk_does_not_document_are_refused(tmp_path):
+    """savedsearches.conf.spec documents enableSched; is_scheduled is only the REST name: splunkd ignores it."""
+    import shutil
+    from tests.conftest import STAGE_DIR
+    from tests.standins.splunkd import SplunkdStandIn
+    app = tmp_path / "app"
+    shutil.copytree(STAGE_DIR / "default", app / "default")
+    (app / "default" / "savedsearches.conf").write_text("[x]\nsearch = index=main\nis_scheduled = 1\n")
+    with pytest.raises(ValueError, match="is_scheduled"):
+        SplunkdStandIn(app_dir=app)
+    (app / "default" / "savedsearches.conf").write_text("[x]\nsearch = index=main\nenableSched = 1\n")
+    (app / "default" / "transforms.conf").write_text("[t]\ncollection = c\nmatch_type = CIDR(value)\nbogus = 1\n")
+    with pytest.raises(ValueError, match="bogus"):
+        SplunkdStandIn(app_dir=app)

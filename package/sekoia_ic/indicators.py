@@ -162,7 +162,7 @@ class Indicator:
                 continue
             key = row_key(self.id, obs_type, value)
             rows[key] = {
-                "_key": key, "value": value, "type": obs_type, "hash_type": hash_type, "is_range": is_range,
+                "_key": key, "value": value, "ic_value": raw_value[:4096], "type": obs_type, "hash_type": hash_type, "is_range": is_range,
                 "indicator_id": self.id, "indicator_name": name[:1024],
                 "valid_from": valid_from, "valid_until": self.valid_until, "confidence": confidence,
                 "kill_chain_phases": phase_names, "modified": modified, "tlp": tlp, "feed_id": feed_id,

@@ -1,4 +1,5 @@
-"""Observable types and values: how the app normalises them (docs/design.md, "The lookup") and how it recognises the
+"""Observable types and values: how the app normalises them (one function for the feed, the events and the
+correlation searches' rows: the lookup's `value` is this normal form, entirely lowercase) (docs/design.md, "The lookup") and how it recognises the
 type of a bare value in an event. The feed and the search command use the same rules, so that a value from an
 event finds the row written from the feed."""
 import hashlib
@@ -51,7 +52,9 @@ def normalise(obs_type, value, hash_type=""):
             raise InvalidObservable(f"not an email address: {text!r}")
         return email, "", False
     if obs_type in ("url", "filename"):
-        return text, "", False
+        # Lowercase like every other type: the lookup's match key is entirely lowercase, the one form in which
+        # Splunk's case-insensitive KV store lookups work (transforms.conf.spec, case_sensitive_match).
+        return text.lower(), "", False
     raise InvalidObservable(f"unknown observable type {obs_type!r}")
 
 

@@ -53,12 +53,14 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 from xml.sax.saxutils import escape
 
 from .authz import SYSTEM_USER, Authz
+from .conf_spec import unknown_keys
 from .conffile import read_conf
 from .loopback import LoopbackServer
 from .persist_rest import PersistentHandler
 
 ATOM_NS = 'xmlns="http://www.w3.org/2005/Atom" xmlns:s="http://dev.splunk.com/ns/rest" ' \
           'xmlns:opensearch="http://a9.com/-/spec/opensearch/1.1/"'
+CHECKED_CONFS = ("transforms", "collections", "savedsearches")  # checked against their .spec (conf_spec.py)
 DEFAULT_LIMITS = {"kvstore": {"max_documents_per_batch_save": "1000", "max_rows_per_query": "50000"}}
 
 
@@ -95,10 +97,17 @@ class SplunkdStandIn(LoopbackServer):
 
     # ------------------------------------------------------------------------------------------ set-up
     def load_app(self, app_dir):
-        """Load default/*.conf the way splunkd does at start-up; collections.conf defines the KV store."""
+        """Load default/*.conf the way splunkd does at start-up; collections.conf defines the KV store. A key that
+        Splunk's spec does not document in transforms, collections or savedsearches.conf is an error: splunkd
+        ignores it (with a warning in splunkd.log), so whatever the app meant by it does not happen."""
         for conf in sorted((app_dir / "default").glob("*.conf")):
             name = conf.stem
-            for stanza, values in read_conf(conf).items():
+            stanzas = read_conf(conf)
+            if name in CHECKED_CONFS:
+                unknown = unknown_keys(name, stanzas)
+                if unknown:
+                    raise ValueError(f"{conf}: settings Splunk does not know (ignored by splunkd): {unknown}")
+            for stanza, values in stanzas.items():
                 self.confs.setdefault(name, {}).setdefault(stanza, {}).update(values)
         for name, values in self.confs.get("collections", {}).items():
             if name != "default":

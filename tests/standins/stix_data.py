@@ -108,7 +108,7 @@ def shape_domain(n):
 def shape_url(n):
     url = f"http://evil-{n}.example.com/Path/Login.php?id={n}&x='y'"
     escaped = url.replace("\\", "\\\\").replace("'", "\\'")
-    return f"[url:value = '{escaped}']", ["url"], [Observable("url", url)]
+    return f"[url:value = '{escaped}']", ["url"], [Observable("url", url.lower())]  # the match key: lowercase
 
 
 def shape_email(n):
@@ -118,7 +118,7 @@ def shape_email(n):
 
 def shape_filename(n):
     name = f"Invoice_{n}.pdf.exe"
-    return f"[filename:value = '{name}']", ["filename"], [Observable("filename", name)]
+    return f"[filename:value = '{name}']", ["filename"], [Observable("filename", name.lower())]
 
 
 SHAPES = [shape_ipv4, shape_ipv4_cidr32_or, shape_file_hashes, shape_duckdns, shape_domain_port, shape_url,
