@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tarfile
 import venv
-import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -114,36 +113,37 @@ def run(cmd, what, quiet=False, **kwargs):
 
 
 # ---------------------------------------------------------------------------------------------- vendoring
-def vendored_wheels():
-    """Download the pinned wheels of requirements/app.txt once (cached by the file's hash)."""
+def vendored_lib():
+    """The pinned third-party packages of requirements/app.txt installed by pip into a cached folder (by the
+    file's hash): pure-Python wheels for the Python Splunk runs the app with (--python-version; the check against
+    the interpreter running the build is the wrong one, hence --ignore-requires-python), --no-deps because app.txt
+    pins every package. stage() copies it into lib/ minus what the app never uses (VENDOR_EXCLUDED)."""
     requirements_file = REQUIREMENTS / "app.txt"
     digest = hashlib.sha256(requirements_file.read_bytes()).hexdigest()[:16]
-    target = CACHE_DIR / f"wheels-{digest}"
+    target = CACHE_DIR / f"lib-{digest}"
     done = target / ".complete"
     if not done.exists():
         if target.exists():
             shutil.rmtree(target)
-        target.mkdir(parents=True)
-        log("downloading the app's pinned third-party wheels")
-        # Pure-Python wheels for Splunk's Python; --no-deps because requirements/app.txt pins every package.
-        run([sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps",
-             "--only-binary=:all:", "--platform", "any", "--implementation", "py", "--abi", "none",
-             "--python-version", TARGET_PYTHON, "-d", str(target), "-r", str(requirements_file)],
-            what="pip download of requirements/app.txt", quiet=True)
+        log("installing the app's pinned third-party packages (pip install --target)")
+        run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
+             "--no-compile", "--ignore-requires-python", "--only-binary=:all:", "--platform", "any", "--implementation", "py", "--abi", "none",
+             "--python-version", TARGET_PYTHON, "--target", str(target), "-r", str(requirements_file)],
+            what="pip install --target of requirements/app.txt", quiet=True)
         done.write_text("ok")
-    return sorted(target.glob("*.whl"))
+    return target
 
 
-def unpack_wheel(wheel, lib_dir):
-    """Install a pure-Python wheel by unpacking it (what pip does for purelib wheels), minus parts the app
-    never uses: splunklib.ai pulls in an LLM stack and uses syntax newer than Python 3.9; packages' own tests."""
-    with zipfile.ZipFile(wheel) as archive:
-        for member in archive.namelist():
-            parts = member.split("/")
-            if member.startswith("splunklib/ai/") or parts[0].endswith(".data") or \
-                    any(p in ("test", "tests") for p in parts[1:-1]):
-                continue
-            archive.extract(member, lib_dir)
+def vendor_excluded(directory, names):
+    """shutil.copytree ignore: splunklib.ai (an LLM stack, syntax newer than Python 3.9), packages' own tests,
+    console scripts (bin/) and pip's marker."""
+    path = Path(directory)
+    excluded = {n for n in names if n in ("tests", "test") and path.name != "lib"}
+    if path.name == "splunklib":
+        excluded |= {"ai"} & set(names)
+    if path == vendored_lib():
+        excluded |= {"bin", ".complete"} & set(names)
+    return excluded
 
 
 # ---------------------------------------------------------------------------------------------- staging
@@ -161,9 +161,7 @@ def stage():
             shutil.copy2(source, STAGE_DIR / name)
     shutil.copy2(ROOT / "README.md", STAGE_DIR / "README.txt")
     lib_dir = STAGE_DIR / "lib"
-    lib_dir.mkdir()
-    for wheel in vendored_wheels():
-        unpack_wheel(wheel, lib_dir)
+    shutil.copytree(vendored_lib(), lib_dir, ignore=vendor_excluded)
     shutil.copytree(ROOT / "package" / APP_ID, lib_dir / APP_ID)
     write_generated(STAGE_DIR)
     clean_tree(STAGE_DIR)

@@ -133,7 +133,7 @@ def test_every_macro_is_valid_spl(name):
 def test_health_dashboard_reads_the_checkpoints_and_the_lookup():
     queries = " ".join(q for v, q in dashboard_queries() if v == "sekoia_ic_overview.xml")
     assert "inputlookup sekoia_ic_checkpoints" in queries and "inputlookup sekoia_ic_indicators" in queries
-    assert "index=_internal" in queries and "sekoia_ic_feed.log" in queries
+    assert "index=_internal sourcetype=sekoia_ic:log" in queries
     text = (VIEWS / "sekoia_ic_overview.xml").read_text()
     assert 'depends="$not_configured$"' in text and "setup page" in text
 

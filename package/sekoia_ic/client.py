@@ -70,12 +70,15 @@ class _RateLimitedAdapter(HTTPAdapter):
     """Takes a limiter slot for the first attempt of every request (retries take theirs in _CappedRetry) and
     gives it back with the answer, telling the limiter whether it was an error."""
 
-    def __init__(self, limiter, deadline, **kwargs):
+    def __init__(self, limiter, deadline, default_timeout=None, **kwargs):
         self._limiter = limiter
         self._deadline = deadline
+        self._default_timeout = default_timeout
         super().__init__(**kwargs)
 
     def send(self, request, **kwargs):
+        if kwargs.get("timeout") is None:  # callers that pass none (taxii2-client) still get one
+            kwargs["timeout"] = self._default_timeout
         self._limiter.acquire(self._deadline())
         response = None
         try:
@@ -90,14 +93,6 @@ def configure_session(session, limiter, proxy_url=None, verify_ssl=True, ca_bund
     """Give a requests.Session (ours, or the TAXII client's) the app's transport: User-Agent, proxy, TLS
     verification, retries with backoff honouring Retry-After, the client-wide rate limit, and a timeout for
     callers that pass none (taxii2-client does not)."""
-    if default_timeout is not None:
-        send = session.request
-
-        def request_with_timeout(method, url, **kwargs):
-            kwargs.setdefault("timeout", default_timeout)
-            return send(method, url, **kwargs)
-
-        session.request = request_with_timeout
     retry_class = type("ClientRetry", (_CappedRetry,), {"limiter": limiter, "max_retry_after": float(max_retry_after),
                                                         "deadline": staticmethod(deadline)})
     retry = retry_class(
@@ -110,7 +105,8 @@ def configure_session(session, limiter, proxy_url=None, verify_ssl=True, ca_bund
     if proxy_url:
         session.proxies = {"http": proxy_url, "https": proxy_url}
     session.verify = ca_bundle if (verify_ssl and ca_bundle) else bool(verify_ssl)
-    adapter = _RateLimitedAdapter(limiter, deadline, max_retries=retry, pool_connections=4, pool_maxsize=8)
+    adapter = _RateLimitedAdapter(limiter, deadline, default_timeout, max_retries=retry, pool_connections=4,
+                                  pool_maxsize=8)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
 

@@ -7,9 +7,16 @@ import logging.handlers
 import os
 import sys
 
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+
 from . import redaction
 
 FORMAT = "%(asctime)s %(levelname)s pid=%(process)d %(name)s - %(message)s"
+MAX_BYTES = 10 * 1024 * 1024
+BACKUPS = 5
 
 
 class SecretFilter(logging.Filter):
@@ -23,6 +30,41 @@ class SecretFilter(logging.Filter):
 
 
 SECRETS = SecretFilter()
+
+
+class SharedRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating log file that several processes append to (every search runs its own sekoialookup process):
+    each record is written, and the file rotated when full, under an flock on <file>.lock, and a process whose file
+    was rotated by another reopens the path first. The stock handler rotates per process, and processes rename
+    each other's files away. Where flock is missing (Windows), it behaves as RotatingFileHandler."""
+
+    def emit(self, record):
+        if fcntl is None:
+            return super().emit(record)
+        try:
+            text = self.format(record) + self.terminator
+            with open(self.baseFilename + ".lock", "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                self._follow_rotation()
+                if self.maxBytes and self.stream.tell() + len(text.encode(self.encoding or "utf-8")) > self.maxBytes:
+                    self.doRollover()
+                self.stream.write(text)
+                self.stream.flush()
+        except Exception:  # noqa: BLE001 - logging must never break the caller
+            self.handleError(record)
+
+    def _follow_rotation(self):
+        if self.stream is None:
+            self.stream = self._open()
+            return
+        try:
+            current = os.stat(self.baseFilename).st_ino
+        except FileNotFoundError:
+            current = None
+        if current != os.fstat(self.stream.fileno()).st_ino:
+            self.stream.close()
+            self.stream = self._open()
+        self.stream.seek(0, os.SEEK_END)
 
 
 def log_path(name):
@@ -42,8 +84,7 @@ def setup(name, level="INFO"):
     if path:
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            handlers.append(logging.handlers.RotatingFileHandler(path, maxBytes=10 * 1024 * 1024, backupCount=5,
-                                                                 encoding="utf-8"))
+            handlers.append(SharedRotatingFileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8"))
         except OSError:
             path = None
     stderr = logging.StreamHandler(sys.stderr)

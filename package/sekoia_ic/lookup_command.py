@@ -20,6 +20,7 @@ from splunklib.searchcommands import Configuration, Option, StreamingCommand, va
 from . import logs
 from .context_resolver import ContextResolver
 from .enrichment import DEFAULT_API_BUDGET, DEFAULT_TTL, MODES, Enricher, Stats, check_type
+from .internals import RepeatableFieldOption, is_last_chunk
 from .local_match import LocalLookup
 from .redaction import redact
 from .settings import app_service, read_settings
@@ -31,7 +32,7 @@ log = logging.getLogger(LOG_NAME)
 
 
 @Configuration(distributed=False)
-class SekoiaLookupCommand(StreamingCommand):
+class SekoiaLookupCommand(RepeatableFieldOption, StreamingCommand):
     """Adds sekoia_* fields to each event from the Sekoia.io Intelligence Center."""
 
     field = Option(doc="Field(s) holding the values to look up: field=dest_ip, repeatable or a comma list.",
@@ -49,20 +50,11 @@ class SekoiaLookupCommand(StreamingCommand):
 
     def __init__(self):
         super().__init__()
-        self._field_values = []
         self._enricher = None
         self._fields = []
         self._type = "auto"
         self._problem = None
         self._said = set()  # each message once per search, whoever raises it
-
-    def _protocol_v2_option_parser(self, arg):
-        # field= may be given several times: accumulate instead of keeping the last one.
-        result = super()._protocol_v2_option_parser(arg)
-        if len(result) == 2 and result[0] == "field":
-            self._field_values.append(result[1])
-            return ["field", ",".join(self._field_values)]
-        return result
 
     def prepare(self):
         fields = [f.strip() for f in (self.field or "").split(",") if f.strip()]
@@ -126,7 +118,7 @@ class SekoiaLookupCommand(StreamingCommand):
                 self.add_field(first, name, first.get(name))
         if self._enricher is not None:
             self._flush_messages()
-            if getattr(self, "_finished", False):
+            if is_last_chunk(self):
                 self.write_info("{}", self._enricher.stats.line())
                 log.info(self._enricher.stats.line())
         return chunk

@@ -20,6 +20,7 @@ from taxii2client.v21 import Collection
 from . import errors
 from .client import configure_session, raise_for_status, transport_error
 from .feed_sync import FeedSync
+from .internals import taxii_session
 from .ratelimit import limiter_for_host
 
 TAXII_USER = "apikey"  # the IC checks the password (the API key); the user name is free
@@ -53,7 +54,7 @@ class TaxiiCollection:
         self.api_root = api_root
         self.timeout = timeout
         self._collection = Collection(self.url, user=TAXII_USER, password=api_key, verify=verify_ssl)
-        session = self._collection._conn.session  # taxii2-client's requests.Session
+        session = taxii_session(self._collection)
         configure_session(session, limiter or limiter_for_host(), proxy_url=proxy_url, verify_ssl=verify_ssl,
                           ca_bundle=ca_bundle, retries=retries, backoff_factor=backoff_factor,
                           max_retry_after=max_retry_after, default_timeout=timeout)

@@ -1,0 +1,58 @@
+"""Contract tests of the private library names the app uses (package/sekoia_ic/internals.py), against the
+versions vendored in the staged lib/: an upgrade that moves one fails here."""
+import inspect
+import re
+
+import requests
+import splunklib.searchcommands.search_command as search_command
+from splunklib.searchcommands import StreamingCommand
+from taxii2client.v21 import Collection
+
+from sekoia_ic.internals import RepeatableFieldOption, is_last_chunk, taxii_session
+from tests.conftest import STAGE_DIR
+
+
+def vendored(name):
+    return next(STAGE_DIR.joinpath("lib").glob(f"{name}-*.dist-info")).name[len(name) + 1:-len(".dist-info")]
+
+
+def test_the_pinned_versions_are_the_vendored_ones():
+    pins = dict(re.findall(r"(?m)^([A-Za-z0-9_.-]+)==(\S+)", (STAGE_DIR.parent.parent / "requirements" / "app.txt")
+                           .read_text()))
+    assert vendored("splunk_sdk") == pins["splunk-sdk"] == "3.0.1"
+    assert vendored("taxii2_client") == pins["taxii2-client"] == "2.3.0"
+
+
+def test_splunklib_protocol_v2_option_parser_splits_name_value():
+    parser = search_command.SearchCommand._protocol_v2_option_parser
+    assert list(inspect.signature(parser).parameters) == ["self", "arg"]
+
+    class Command(RepeatableFieldOption, StreamingCommand):
+        pass
+
+    command = Command()
+    assert command._protocol_v2_option_parser("mode=local") == ["mode", "local"]
+    assert command._protocol_v2_option_parser("field=a") == ["field", "a"]
+    assert command._protocol_v2_option_parser("field=b,c") == ["field", "a,b,c"]
+    assert command._protocol_v2_option_parser("dest_ip") == ["dest_ip"]
+
+
+def test_splunklib_sets_finished_from_each_chunk():
+    # Where splunklib reads each execute chunk's metadata, it keeps `finished` in self._finished.
+    source = inspect.getsource(search_command.SearchCommand)
+    assert re.search(r'self\._finished = getattr\(metadata, "finished", False\)', source), \
+        "splunklib no longer sets _finished from the chunk's metadata"
+
+    class Command(StreamingCommand):
+        pass
+
+    command = Command()
+    assert is_last_chunk(command) is False
+    command._finished = True
+    assert is_last_chunk(command) is True
+
+
+def test_taxii2_client_collection_sends_with_a_requests_session():
+    collection = Collection("https://taxii.example.org/api/collections/x/", user="u", password="p", verify=True)
+    assert isinstance(taxii_session(collection), requests.Session)
+    assert taxii_session(collection) is collection._conn.session
