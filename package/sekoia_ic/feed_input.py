@@ -14,7 +14,7 @@ from . import logs
 from .client import DEFAULT_FEED_ID, MAX_PAGE_SIZE, check_api_key
 from .errors import ConfigurationError, SekoiaError
 from .facts import CHECKPOINTS_COLLECTION, INDICATORS_COLLECTION
-from .feed_sync import FeedInput, FeedSync, SyncFailed, \
+from .feed_sync import FeedInput, FeedSync, SyncFailed, server_roles, \
     is_fetching_member
 from .kvstore import KVCollection
 from .regions import base_url_for
@@ -62,8 +62,12 @@ class FeedScript(Script):
         try:
             settings = read_settings(service)
             logs.set_level(settings.log_level)
-            if not is_fetching_member(service):
-                log.info("this search head cluster member is not the captain: the captain syncs the feed")
+            member = service.info.get("serverName", "?")
+            fetching = is_fetching_member(service)
+            log.info("member %s (roles %s): %s", member, ",".join(server_roles(service)),
+                     "fetches the feed" if fetching else "not the search head cluster's captain: the captain syncs "
+                     "the feed")
+            if not fetching:
                 return
             for name, params in inputs.inputs.items():
                 failures += not self.sync_one(service, settings, name, params)
@@ -94,7 +98,8 @@ class FeedScript(Script):
             return False
         try:
             sync = sync_class(client, KVCollection(service, INDICATORS_COLLECTION),
-                              KVCollection(service, CHECKPOINTS_COLLECTION), feed_input)
+                              KVCollection(service, CHECKPOINTS_COLLECTION), feed_input,
+                              still_fetching=lambda: is_fetching_member(service))
             sync.run()
         except SyncFailed:
             return False

@@ -41,6 +41,10 @@ class SyncFailed(Exception):
     """The run stopped; the message is what was logged and stored as last_error. Nothing is lost."""
 
 
+class NoLongerFetching(Exception):
+    """This member stopped being the one that fetches (a search head cluster's captain moved) between pages."""
+
+
 @dataclass(frozen=True)
 class FeedInput:
     """One `sekoia_ic_feed://<name>` stanza, validated."""
@@ -115,15 +119,22 @@ class PagePlan:
 
 def is_fetching_member(service):
     """Only one member of a search head cluster fetches: the captain. A standalone instance always fetches.
-    splunkd lists shc_member (and shc_captain on the captain) in server/info's server_roles."""
-    roles = service.info.get("server_roles") or []
-    roles = [roles] if isinstance(roles, str) else list(roles)
+    splunkd lists shc_member (and shc_captain on the captain) in server/info's server_roles. inputs.conf declares
+    run_only_one = true for the input, which makes the platform start it on one member only, the same decision."""
+    roles = server_roles(service)
     return "shc_member" not in roles or "shc_captain" in roles
 
 
+def server_roles(service):
+    info = service.info  # splunklib reads server/info anew on each access
+    roles = info.get("server_roles") or []
+    return [roles] if isinstance(roles, str) else list(roles)
+
+
 class FeedSync:
-    def __init__(self, client, indicators, checkpoints, feed_input, clock=time.time):
+    def __init__(self, client, indicators, checkpoints, feed_input, clock=time.time, still_fetching=lambda: True):
         self.client = client
+        self.still_fetching = still_fetching  # asked between pages: a captain that moves stops the run cleanly
         self.indicators = indicators
         self.checkpoints = checkpoints
         self.input = feed_input
@@ -163,6 +174,13 @@ class FeedSync:
             cursor = self._pull(checkpoint, checkpoint.get("cursor") or None)
             if checkpoint.get("upgrade_started"):
                 self._finish_upgrade(checkpoint)
+        except NoLongerFetching:
+            duration = round(time.monotonic() - started_clock, 3)
+            self.save_checkpoint(checkpoint, status="stopped", last_run_end=self.clock(), duration=duration)
+            log.warning("feed %s: this member is no longer the search head cluster's captain: stopped after page "
+                        "%d, cursor stored; the new captain resumes from there", self.input.feed_id,
+                        self.stats.pages)
+            return self.stats
         except SekoiaError as exc:
             return self._fail(checkpoint, str(exc), started_clock)
         except Exception as exc:  # noqa: BLE001 - splunkd/KV store errors: record and stop, cursor unchanged
@@ -239,6 +257,7 @@ class FeedSync:
             log.debug("page %d stored: %d objects, cursor saved", self.stats.pages, len(items))
             if len(items) < limit:
                 return cursor
+            self.check_still_fetching()
 
     # ------------------------------------------------------------------------------------------ pages
     def plan_page(self, items, now):
@@ -288,6 +307,11 @@ class FeedSync:
         if keys:
             self.indicators.delete_in("_key", keys)
         return len(keys)
+
+    def check_still_fetching(self):
+        """Between pages (the last one stored, its cursor saved): stop if another member fetches now."""
+        if not self.still_fetching():
+            raise NoLongerFetching()
 
     def _log_once(self, kind, message, *args):
         if kind not in self._logged_kinds:
