@@ -118,3 +118,15 @@ def test_package_layout(built_package):
         else:
             assert mode == 0o644, member.name
     assert executables and all(n.startswith("sekoia_ic/bin/") for n in executables)
+
+
+def test_lib_holds_exactly_the_pinned_packages():
+    """build.py vendors requirements/app.txt with pip install --target (--no-deps, pure-Python wheels for 3.13)."""
+    import re
+    from tests.conftest import STAGE_DIR
+    lib = STAGE_DIR / "lib"
+    pins = re.findall(r"(?m)^([A-Za-z0-9_.-]+)==(\S+)", (ROOT / "requirements" / "app.txt").read_text())
+    installed = {p.name[:-len(".dist-info")] for p in lib.glob("*.dist-info")}
+    assert installed == {f"{name.replace('-', '_')}-{version}" for name, version in pins}
+    assert not (lib / "bin").exists() and not (lib / "splunklib" / "ai").exists()
+    assert not list(lib.rglob("tests")) and not list(lib.rglob("*.pyc"))

@@ -61,7 +61,7 @@ class FeedInput:
         feed_id = str(params.get("feed_id") or DEFAULT_FEED_ID).strip()
         if not FEED_ID.match(feed_id):
             raise ValueError(f"feed_id {feed_id!r} is not a feed identifier: copy the feed's UUID from the "
-                             "Sekoia.io Intelligence Center (e.g. d6092c37-d8d7-45c3-8aff-c4dc26030608)")
+                             f"Sekoia.io Intelligence Center (e.g. {DEFAULT_FEED_ID})")
         types = tuple(t.strip().lower() for t in str(params.get("types") or "indicator").split(",") if t.strip())
         unknown = [t for t in types if t not in STIX_TYPES]
         if unknown or not types:
