@@ -1,7 +1,8 @@
 """STIX 2.1 indicators from the IC feed -> rows of the `sekoia_ic_indicators` lookup, one per (indicator,
 observable).
 
-Patterns are parsed with stix2-patterns (never regexes). Each comparison `<object>:<path> = '<value>'` that names
+Patterns are parsed with stix2-patterns (never regexes), through a strict fast path for the IC's plain shapes
+(fast_patterns.py) that falls back to it for anything else. Each comparison `<object>:<path> = '<value>'` that names
 an observable the lookup knows becomes a row; OR and AND simply list several comparisons, and comparisons that
 only qualify an observable (network-traffic:dst_port, ...) add no row.
 """
@@ -10,6 +11,7 @@ import re
 from stix2patterns.exceptions import ParseException
 from stix2patterns.v21.pattern import Pattern
 
+from .fast_patterns import comparisons as fast_comparisons
 from .observables import STIX_HASH_NAMES, InvalidObservable, normalise, row_key
 from .stix_common import TLP_MARKINGS, InvalidIndicator, parse_time
 
@@ -45,10 +47,12 @@ def observables_of(indicator):
                                  kind=f"pattern_type:{indicator.get('pattern_type')}")
     if not isinstance(pattern, str) or not pattern.strip():
         raise InvalidIndicator("no pattern")
-    try:
-        comparisons = Pattern(pattern).inspect().comparisons
-    except ParseException as exc:
-        raise InvalidIndicator(f"pattern does not parse: {exc}") from None
+    comparisons = fast_comparisons(pattern)  # the IC's plain shapes, without ANTLR
+    if comparisons is None:
+        try:
+            comparisons = Pattern(pattern).inspect().comparisons
+        except ParseException as exc:
+            raise InvalidIndicator(f"pattern does not parse: {exc}") from None
     declared = set(indicator.get("x_ic_observable_types") or [])
     found, unsupported = [], []
     for object_type, items in comparisons.items():
