@@ -12,6 +12,7 @@ Saving before deleting means no row that stays is ever missing, not even for a m
 import logging
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from .client import MAX_PAGE_SIZE
@@ -237,27 +238,37 @@ class FeedSync:
         raise SyncFailed(message)
 
     def _pull(self, checkpoint, cursor):
+        """Pages from the cursor on. The next page is fetched while the current one is applied (the IC's rate
+        limit, not this process, bounds the sync); what makes a crash harmless is unchanged: a page's rows are
+        saved and its stale rows deleted, then its cursor is stored, and only then is the next page applied."""
         limit = self.input.page_size
-        while True:
-            # Only the first page of a pull into an empty lookup may leave out revoked and expired objects: they
-            # have no rows to remove. Every other page must see them, including the versions that expire an
-            # indicator (skip_expired hides those too: docs/design.md, "The IC API").
-            fresh = cursor is None and not self._holds_rows()
-            page = self.client.feed_page(self.input.feed_id, cursor=cursor, limit=limit, types=self.input.types,
-                                         skip_expired=fresh, include_revoked=not fresh)
-            items = page["items"]
-            next_cursor = page.get("next_cursor") or cursor
-            if len(items) >= limit and next_cursor == cursor:
-                raise InvalidResponseError("the feed returned a full page without moving its cursor; stopping "
-                                           "to avoid reading the same page forever")
-            self.apply_page(items)
-            self.stats.pages += 1
-            cursor = next_cursor
-            self.save_checkpoint(checkpoint, cursor=cursor)
-            log.debug("page %d stored: %d objects, cursor saved", self.stats.pages, len(items))
-            if len(items) < limit:
-                return cursor
-            self.check_still_fetching()
+        with ThreadPoolExecutor(max_workers=1) as prefetch:
+            pending = prefetch.submit(self._fetch, cursor, limit)
+            while True:
+                page = pending.result()
+                items = page["items"]
+                next_cursor = page.get("next_cursor") or cursor
+                if len(items) >= limit and next_cursor == cursor:
+                    raise InvalidResponseError("the feed returned a full page without moving its cursor; stopping "
+                                               "to avoid reading the same page forever")
+                if len(items) >= limit:
+                    pending = prefetch.submit(self._fetch, next_cursor, limit)
+                self.apply_page(items)
+                self.stats.pages += 1
+                cursor = next_cursor
+                self.save_checkpoint(checkpoint, cursor=cursor)
+                log.debug("page %d stored: %d objects, cursor saved", self.stats.pages, len(items))
+                if len(items) < limit:
+                    return cursor
+                self.check_still_fetching()
+
+    def _fetch(self, cursor, limit):
+        # Only the first page of a pull into an empty lookup may leave out revoked and expired objects: they
+        # have no rows to remove. Every other page must see them, including the versions that expire an
+        # indicator (skip_expired hides those too: docs/design.md, "The IC API").
+        fresh = cursor is None and not self._holds_rows()
+        return self.client.feed_page(self.input.feed_id, cursor=cursor, limit=limit, types=self.input.types,
+                                     skip_expired=fresh, include_revoked=not fresh)
 
     # ------------------------------------------------------------------------------------------ pages
     def plan_page(self, items, now):

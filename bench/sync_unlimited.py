@@ -1,0 +1,51 @@
+#!/usr/bin/env python
+"""The feed sync with the request rate limit off, in one process with a profile: how much headroom the sync has
+above the IC's 5 requests/s, and where its time goes then. Runs the app's FeedSync (library code, as the input
+does) against the stand-ins. Usage: sync_unlimited.py <splunkd_uri> <session_key> <base_url> <api_key> <page_size>
+Prints JSON: objects, seconds, and the top functions by own time grouped into parts of the sync."""
+import cProfile
+import json
+import os
+import pstats
+import sys
+import time
+
+sys.path.insert(0, os.environ["SEKOIA_IC_LIB"])
+
+from sekoia_ic.client import ICClient  # noqa: E402
+from sekoia_ic.facts import CHECKPOINTS_COLLECTION, INDICATORS_COLLECTION  # noqa: E402
+from sekoia_ic.feed_sync import FeedInput, FeedSync  # noqa: E402
+from sekoia_ic.kvstore import KVCollection  # noqa: E402
+from sekoia_ic.ratelimit import RateLimiter  # noqa: E402
+from sekoia_ic.settings import app_service  # noqa: E402
+
+PARTS = {  # where a function's own time is counted, by the file it is in
+    "KV store writes and reads (splunklib, HTTP to splunkd)": ("splunklib", "http/client", "socket", "ssl"),
+    "fetching and JSON decoding (requests, urllib3, json)": ("requests", "urllib3", "json"),
+    "pattern parsing (fast path, stix2-patterns, ANTLR)": ("fast_patterns", "stix2patterns", "antlr4"),
+    "row building (indicators, observables, feed_sync)": ("indicators", "observables", "feed_sync", "stix_common",
+                                                          "ipaddress", "hashlib"),
+}
+
+
+def main(splunkd_uri, session_key, base_url, api_key, page_size):
+    service = app_service(splunkd_uri, session_key)
+    client = ICClient(api_key, base_url=base_url, limiter=RateLimiter(1e9))
+    sync = FeedSync(client, KVCollection(service, INDICATORS_COLLECTION), KVCollection(service, CHECKPOINTS_COLLECTION),
+                    FeedInput.from_params("unlimited", {"page_size": page_size}))
+    profile = cProfile.Profile()
+    started = time.perf_counter()
+    profile.runcall(sync.run)
+    seconds = time.perf_counter() - started
+    stats = pstats.Stats(profile)
+    total = sum(row[2] for row in stats.stats.values())
+    parts = dict.fromkeys(list(PARTS) + ["other"], 0.0)
+    for (filename, _, _), row in stats.stats.items():
+        part = next((name for name, keys in PARTS.items() if any(k in filename for k in keys)), "other")
+        parts[part] += row[2]
+    print(json.dumps({"objects": sync.stats.objects_seen, "seconds": round(seconds, 2),
+                      "parts": {k: round(100 * v / total, 1) for k, v in parts.items()}}))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:5], int(sys.argv[5]))
