@@ -25,7 +25,7 @@ def output_fields(prefix, merged, types, error_texts):
             out[f"{prefix}{key}"] = values if len(values) > 1 else values[0]
     for key in SCALAR_KEYS:
         if merged.get(key) is not None:
-            out[f"{prefix}{key}"] = merged[key]
+            out[f"{prefix}{key}"] = str(merged[key])  # as splunklib would write it, and on its fast path
     if types:
         out[f"{prefix}type"] = types if len(types) > 1 else types[0]
     if error_texts:

@@ -20,7 +20,7 @@ from splunklib.searchcommands import Configuration, Option, StreamingCommand, va
 from . import logs
 from .context_resolver import ContextResolver
 from .enrichment import DEFAULT_API_BUDGET, DEFAULT_TTL, MODES, Enricher, Stats, check_type
-from .internals import RepeatableFieldOption, is_last_chunk
+from .internals import RepeatableFieldOption, is_last_chunk, use_fast_record_writer
 from .local_match import LocalLookup
 from .redaction import redact
 from .settings import app_service, read_settings
@@ -104,6 +104,7 @@ class SekoiaLookupCommand(RepeatableFieldOption, StreamingCommand):
         produced = ()
         try:
             if self._enricher is None:
+                use_fast_record_writer(self)
                 self._enricher = self._make_enricher()
             produced = self._enricher.enrich_chunk(chunk)
         except Exception as exc:  # noqa: BLE001 - never a traceback, never a lost event
