@@ -46,3 +46,12 @@ def configured_splunkd(splunkd, ic):
     splunkd.set_password("sekoia_ic", "api_key", API_KEY)
     splunkd.set_conf("sekoia_ic", "settings", base_url=ic.url, log_level="DEBUG")
     return splunkd
+
+
+@pytest.fixture
+def web(splunkd, tmp_path):
+    """Splunk Web in front of the splunkd stand-in, logged in as admin (the setup page's tests)."""
+    from tests.standins.splunkweb import SplunkWebStandIn
+    splunkd.scratch_dir = tmp_path
+    with SplunkWebStandIn(splunkd, STAGE_DIR, SESSION_KEY) as standin:
+        yield standin

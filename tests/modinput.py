@@ -80,3 +80,19 @@ def comparable_rows(splunkd):
     import json
     return {json.dumps({k: v for k, v in r.items() if k != "_user"}, sort_keys=True)
             for r in splunkd.rows("sekoia_ic_indicators")}
+
+
+def lookup(splunkd):
+    """The lookup as a comparable set: (type, value, hash_type, is_range, indicator_id)."""
+    return {(r["type"], r["value"], r["hash_type"], r["is_range"], r["indicator_id"])
+            for r in splunkd.rows("sekoia_ic_indicators")}
+
+
+def expected(generated_list):
+    """The rows a clean sync of these indicators gives, in lookup()'s form."""
+    return {(o.type, o.value, o.hash_type, o.is_range, g.indicator["id"])
+            for g in generated_list for o in g.observables}
+
+
+def checkpoint(splunkd, key="sekoia_ic_feed___default"):
+    return {r["_key"]: r for r in splunkd.rows("sekoia_ic_checkpoints")}.get(key)

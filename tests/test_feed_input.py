@@ -7,30 +7,11 @@ from xml.etree import ElementTree
 import pytest
 
 from tests.conftest import API_KEY, SESSION_KEY, STAGE_DIR
-from tests.modinput import (comparable_rows, input_xml, kill_repeatedly, log_text, run_input, run_script,
-                            validation_xml)
+from tests.modinput import (checkpoint, comparable_rows, expected, input_xml, kill_repeatedly, log_text, lookup,
+                            run_input, run_script, validation_xml)
 from tests.standins import stix_data
 from tests.standins.ic_api import DEFAULT_FEED_ID, ICStandIn
 from tests.standins.splunkd import SplunkdStandIn
-
-CHECKPOINT_KEY = "sekoia_ic_feed___default"
-
-
-def lookup(splunkd):
-    """The lookup as a comparable set: (type, value, hash_type, is_range, indicator_id)."""
-    return {(r["type"], r["value"], r["hash_type"], r["is_range"], r["indicator_id"])
-            for r in splunkd.rows("sekoia_ic_indicators")}
-
-
-def expected(generated_list):
-    return {(o.type, o.value, o.hash_type, o.is_range, g.indicator["id"])
-            for g in generated_list for o in g.observables}
-
-
-def checkpoint(splunkd):
-    rows = {r["_key"]: r for r in splunkd.rows("sekoia_ic_checkpoints")}
-    return rows.get(CHECKPOINT_KEY)
-
 
 def assert_clean_exit(result):
     assert "Traceback" not in result.stderr and "Traceback" not in result.stdout

@@ -12,7 +12,8 @@ from sekoia_ic.indicators import rows_for
 from sekoia_ic.observables import observable_key
 from tests.chunked import messages, run_command
 from tests.conftest import API_KEY, SESSION_KEY, STAGE_DIR
-from tests.modinput import comparable_rows, input_xml, kill_repeatedly, log_text, run_input, start_script
+from tests.modinput import (checkpoint, comparable_rows, expected, input_xml, kill_repeatedly, log_text, lookup,
+                            run_input, start_script)
 from tests.standins import stix_data
 from tests.standins.ic_api import DEFAULT_FEED_ID, ICStandIn, encode_cursor
 from tests.standins.splunkd import SplunkdStandIn
@@ -33,22 +34,8 @@ def indicators_of(splunkd, value):
     return sorted(r["indicator_id"] for r in splunkd.rows("sekoia_ic_indicators") if r["value"] == value)
 
 
-def lookup(splunkd):
-    return {(r["type"], r["value"], r["hash_type"], r["is_range"], r["indicator_id"])
-            for r in splunkd.rows("sekoia_ic_indicators")}
-
-
-def expected(generated_list):
-    return {(o.type, o.value, o.hash_type, o.is_range, g.indicator["id"])
-            for g in generated_list for o in g.observables}
-
-
 def observables_in(splunkd):
     return {(r["type"], r["value"]) for r in splunkd.rows("sekoia_ic_indicators")}
-
-
-def checkpoint(splunkd):
-    return {r["_key"]: r for r in splunkd.rows("sekoia_ic_checkpoints")}.get(CHECKPOINT_KEY)
 
 
 def two_sharing(now, b_valid_until=None):

@@ -1,8 +1,6 @@
 """The app's fast CSV record writer (internals.FastRecordWriterV2) writes byte for byte what splunklib's own
 RecordWriterV2 writes, on the records splunkd sends: multivalue fields, unicode, empty and missing values,
 quotes, commas, newlines, and a 50,000-event chunk."""
-import os
-
 from tests.conftest import STAGE_DIR
 from tests.modinput import PYTHON
 from tests.standins.chunked_protocol import run_script

@@ -58,3 +58,11 @@ def test_not_configured(splunkd, tmp_path):
     row = check(splunkd, tmp_path)
     assert row["code"] == "not_configured" and "setup page" in row["message"]
     assert API_KEY not in str(row)
+
+
+def test_a_role_that_may_not_read_the_key_is_told_so(configured_splunkd, tmp_path):
+    configured_splunkd.add_session("user-key", "ana", ["power"])
+    process, _, answers = run_command(configured_splunkd.uri, [], [[]], tmp_path, script=SCRIPT,
+                                      command="sekoiacheck", session_key="user-key")
+    row = answers[0][1][0]
+    assert row["code"] == "not_configured" and "admin" in row["message"] and b"Traceback" not in process.stdout

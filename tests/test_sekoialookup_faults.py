@@ -58,7 +58,9 @@ def test_every_role_gets_local_matches_and_the_capability_decides_the_rest(confi
             ("ipv4-addr", KNOWN_IP)]
         assert len(splunkd.kv["sekoia_ic_context_cache"]) == 1  # written by the endpoint, not by the user
     else:
-        assert ic.requests == [] and not records[0].get("sekoia_threats")
+        assert ic.requests == [] and not records[0].get("sekoia_threats") and not records[0].get("sekoia_error")
+        asked = [e for e in splunkd.access_log if "sekoia_ic/context" in e[2]]
+        assert [(user, status) for user, _, _, status in asked] == [("ana", 403)]  # refused once, not per chunk
         warnings = [text for level, text in said if level == "WARN"]
         assert len(warnings) == 1 and "sekoia_ic_enrich" in warnings[0] and "sekoia_ic_analyst" in warnings[0]
         assert not any(level == "ERROR" for level, _ in said)

@@ -7,33 +7,32 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from tests.conftest import ROOT, SESSION_KEY, STAGE_DIR
-from tests.standins.splunkweb import SplunkWebStandIn
+from tests.conftest import ROOT
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 
-@pytest.fixture
-def browser(tmp_path):
+def headless_chromium(tmp_path, page_load_strategy="normal"):
+    """Debian's chromium through its chromedriver, with a profile of its own under tmp_path."""
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
+    options.page_load_strategy = page_load_strategy
     for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--disable-quic", "--window-size=1000,1500",
+                "--disable-component-update", "--disable-sync", "--disable-quic", "--window-size=1000,1600",
                 f"--user-data-dir={tmp_path / 'chromium'}"):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
+    return driver
 
 
 @pytest.fixture
-def web(splunkd, tmp_path):
-    splunkd.scratch_dir = tmp_path
-    with SplunkWebStandIn(splunkd, STAGE_DIR, SESSION_KEY) as standin:
-        yield standin
+def browser(tmp_path):
+    driver = headless_chromium(tmp_path)
+    yield driver
+    driver.quit()
 
 
 def open_setup(browser, web):

@@ -5,8 +5,6 @@ import copy
 import time
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -15,7 +13,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from tests.conftest import SESSION_KEY, STAGE_DIR
 from tests.standins.splunkd import SplunkdStandIn
 from tests.standins.splunkweb import SplunkWebStandIn
-from tests.test_setup_page import CHROMEDRIVER, CHROMIUM, fill, open_setup, status_after
+from tests.test_setup_page import fill, headless_chromium, open_setup, status_after
 
 KEY = "sekoia_ic:api_key:"
 PROXY_SECRET = "sekoia_ic:proxy_password:"
@@ -26,23 +24,10 @@ NEW_KEY = "new-secret-key-0815"
 
 @pytest.fixture
 def browser(tmp_path):
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    options.page_load_strategy = "none"  # a test decides what to wait for (e.g. typing before the script loads)
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--window-size=1000,1600",
-                f"--user-data-dir={tmp_path / 'chromium'}"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    # A test decides what to wait for (e.g. typing before the script has loaded).
+    driver = headless_chromium(tmp_path, page_load_strategy="none")
     yield driver
     driver.quit()
-
-
-@pytest.fixture
-def web(splunkd, tmp_path):
-    splunkd.scratch_dir = tmp_path
-    with SplunkWebStandIn(splunkd, STAGE_DIR, SESSION_KEY) as standin:
-        yield standin
 
 
 def configured(splunkd, ic):

@@ -20,11 +20,13 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from . import errors, logs
+from . import errors
 from .context import summarise_context
 from .facts import CONTEXT_CACHE_COLLECTION as CACHE_COLLECTION
 from .observables import TYPES, is_public_ip, observable_key
 from .redaction import redact
+from .rest_handler import PersistentHandler
+from .rest_handler import reply as _reply
 
 LOG_NAME = "sekoia_ic_context"
 MAX_OBSERVABLES = 10_000  # per request
@@ -216,18 +218,13 @@ def _say(result, level, text):
 
 
 # ---------------------------------------------------------------------------------------------- REST glue
-try:
-    from splunk.persistconn.application import PersistentServerConnectionApplication
-except ImportError:  # outside splunkd (tests drive the handler through the same handle() contract)
-    PersistentServerConnectionApplication = object
-
-
-class ContextHandler(PersistentServerConnectionApplication):
+class ContextHandler(PersistentHandler):
     """restmap.conf [script:sekoia_ic_context] handler: one instance for the life of the handler process."""
+
+    LOG_NAME = LOG_NAME
 
     def __init__(self, _command_line=None, _command_arg=None):
         super().__init__()
-        logs.setup(LOG_NAME)
         from .settings import make_client, read_settings
         self.service = ContextService(lambda service: make_client(service, read_settings(service), retries=1,
                                                                   backoff_factor=2.0, max_retry_after=20.0))
@@ -251,13 +248,3 @@ class ContextHandler(PersistentServerConnectionApplication):
         log.info("user=%s observables=%d api_calls=%d cache_hits=%d failures=%d stop=%s", user, len(observables),
                  result["api_calls"], result["cache_hits"], len(result["failures"]), result["stop"])
         return _reply(200, result)
-
-    def handleStream(self, handle, in_string):  # noqa: N802 - splunk's name
-        raise NotImplementedError("sekoia_ic/context does not stream")
-
-    def done(self):
-        pass
-
-
-def _reply(status, payload):
-    return {"payload": payload, "status": status, "headers": {"Content-Type": "application/json"}}

@@ -28,6 +28,7 @@ class ContextResolver:
         self.cache = TTLCache(maxsize=CACHE_SIZE, ttl=ttl, timer=clock)
         self._deadline = clock() + budget
         self.stopped = None  # the reason the API is not asked again in this search
+        self.no_access = False  # the user may not ask (403): local answers are final, with no per-value error
 
     def resolve(self, observables):
         """({observable: summary}, {observable: error}) for observables that need the IC's context."""
@@ -41,6 +42,8 @@ class ContextResolver:
                 ask.append(observable)
         for start in range(0, len(ask), BATCH):
             batch = ask[start:start + BATCH]
+            if self.no_access:
+                continue
             if self.stopped:
                 failures.update(dict.fromkeys(batch, self.stopped))
                 continue
@@ -60,9 +63,13 @@ class ContextResolver:
             response = self.endpoint_service.post(ENDPOINT, body=body, headers=[("Content-Type", "application/json")])
             result = json.loads(response.body.read())
         except HTTPError as exc:
-            reason = NO_CAPABILITY if exc.status == 403 else _endpoint_error(exc)
-            self._stop(reason, level="warning" if exc.status == 403 else "error")
-            failures.update(dict.fromkeys(batch, reason if exc.status != 403 else "no access to the Sekoia.io API"))
+            if exc.status == 403:  # no sekoia_ic_enrich: local matches are the whole answer, said once
+                self.no_access = True
+                self._stop(NO_CAPABILITY, level="warning")
+                return
+            reason = _endpoint_error(exc)
+            self._stop(reason)
+            failures.update(dict.fromkeys(batch, reason))
             return
         except Exception as exc:  # noqa: BLE001 - splunkd unreachable or slow: the events must still pass
             self._stop(f"sekoialookup: splunkd did not answer the app's context endpoint ({type(exc).__name__}); "

@@ -15,8 +15,10 @@ import logging
 
 from splunklib.binding import HTTPError
 
-from . import logs, redaction
+from . import redaction
 from .facts import API_KEY_USER, PASSWORD_REALM, PROXY_PASSWORD_USER
+from .rest_handler import PersistentHandler
+from .rest_handler import reply as _reply
 
 LOG_NAME = "sekoia_ic_secrets"
 NAMES = (API_KEY_USER, PROXY_PASSWORD_USER)
@@ -76,16 +78,8 @@ def delete(service, user):
         service.delete(_entity_path(user))
 
 
-try:
-    from splunk.persistconn.application import PersistentServerConnectionApplication
-except ImportError:  # outside splunkd (tests drive the handler through the same handle() contract)
-    PersistentServerConnectionApplication = object
-
-
-class SecretsHandler(PersistentServerConnectionApplication):
-    def __init__(self, _command_line=None, _command_arg=None):
-        super().__init__()
-        logs.setup(LOG_NAME)
+class SecretsHandler(PersistentHandler):
+    LOG_NAME = LOG_NAME
 
     def handle(self, in_string):
         from .settings import app_service
@@ -131,12 +125,3 @@ class SecretsHandler(PersistentServerConnectionApplication):
             return _reply(cause.status if 400 <= cause.status < 600 else 502,
                           {"error": message, "written": isinstance(exc, PartlyWritten)})
 
-    def handleStream(self, handle, in_string):  # noqa: N802 - splunk's name
-        raise NotImplementedError("sekoia_ic/secrets does not stream")
-
-    def done(self):
-        pass
-
-
-def _reply(status, payload):
-    return {"payload": payload, "status": status, "headers": {"Content-Type": "application/json"}}

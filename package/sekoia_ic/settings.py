@@ -96,6 +96,11 @@ def read_api_key(service):
         key = entity.clear_password
     except KeyError:
         key = None
+    except binding.HTTPError as exc:
+        if exc.status != 403:
+            raise
+        raise ConfigurationError("Your Splunk role may not read the app's API key (it needs list_storage_passwords, "
+                                 "which admin has): run this as an admin.") from None
     if not key or not str(key).strip():
         raise ConfigurationError(NO_API_KEY)
     redaction.register(key)  # masked in whatever this process lets out, should a message ever carry it
