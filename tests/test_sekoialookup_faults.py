@@ -59,8 +59,9 @@ def test_every_role_gets_local_matches_and_the_capability_decides_the_rest(confi
         assert len(splunkd.kv["sekoia_ic_context_cache"]) == 1  # written by the endpoint, not by the user
     else:
         assert ic.requests == [] and not records[0].get("sekoia_threats") and not records[0].get("sekoia_error")
-        asked = [e for e in splunkd.access_log if "sekoia_ic/context" in e[2]]
-        assert [(user, status) for user, _, _, status in asked] == [("ana", 403)]  # refused once, not per chunk
+        # splunkd tells the command the user's capabilities once: it neither asks the endpoint nor reads the
+        # shared cache (another user's answers are API context too).
+        assert [e for e in splunkd.access_log if "sekoia_ic/context" in e[2] or "context_cache" in e[2]] == []
         warnings = [text for level, text in said if level == "WARN"]
         assert len(warnings) == 1 and "sekoia_ic_enrich" in warnings[0] and "sekoia_ic_analyst" in warnings[0]
         assert not any(level == "ERROR" for level, _ in said)
@@ -281,3 +282,18 @@ def test_addresses_that_must_never_leave_stay_home(configured_splunkd, ic, tmp_p
     _, _, answers = run_command(configured_splunkd.uri, ["field=ip", "mode=api"], [[{"ip": value}]], tmp_path)
     assert records_of(answers)[0]["sekoia_matched"] == "false"
     assert ic.requests == []
+
+
+def test_an_analyst_reads_cached_context_without_the_endpoint(configured_splunkd, ic, intel, tmp_path):
+    """The shared cache is readable by every role: a value another search asked about costs no endpoint request,
+    for a user who holds sekoia_ic_enrich."""
+    splunkd = configured_splunkd
+    splunkd.add_session("analyst-key", "ana", ["sekoia_ic_analyst"])
+    chunks = [[{"dest_ip": KNOWN_IP}]]
+    run_command(splunkd.uri, ["field=dest_ip"], chunks, tmp_path, session_key="analyst-key")
+    endpoint_calls = [e for e in splunkd.access_log if "sekoia_ic/context" in e[2]]
+    assert len(endpoint_calls) == 1 and len(ic.calls("/indicators/context")) == 1
+    _, _, answers = run_command(splunkd.uri, ["field=dest_ip"], chunks, tmp_path / "second", session_key="analyst-key")
+    assert records_of(answers)[0]["sekoia_threats"] == "TestRAT-1"
+    assert [e for e in splunkd.access_log if "sekoia_ic/context" in e[2]] == endpoint_calls
+    assert len(ic.calls("/indicators/context")) == 1

@@ -2,12 +2,20 @@
 alone may read the API key. Each answer is kept for the search in a TTLCache; the search's time budget for the
 API (api_budget) travels with each request, and once the endpoint says stop (no capability, bad key, rate
 limited, budget spent, API down) the API is not asked again in this search.
+
+A user holding sekoia_ic_enrich reads the shared context cache with their own session first (the collection is
+readable by every role; only the endpoint writes it): a value another search asked about costs no endpoint
+request. Whether the user holds the capability is asked of splunkd once (authentication/current-context), so
+that a user without it gets no context from the cache either.
 """
 import json
 import time
 
 from cachetools import TTLCache
 from splunklib.binding import HTTPError
+
+from .facts import CONTEXT_CACHE_COLLECTION
+from .observables import observable_key
 
 CACHE_SIZE = 100_000
 ENDPOINT = "sekoia_ic/context"
@@ -19,8 +27,10 @@ NO_CAPABILITY = (f"sekoialookup: your Splunk role cannot ask the Sekoia.io API (
 
 
 class ContextResolver:
-    def __init__(self, endpoint_service, ttl, budget, say, stats, clock=time.monotonic):
+    def __init__(self, endpoint_service, ttl, budget, say, stats, clock=time.monotonic, reader=None):
         self.endpoint_service = endpoint_service  # splunklib Service whose timeout covers the budget
+        self.reader = reader  # the user's own splunklib Service, for the shared cache (None: endpoint only)
+        self._may_read_cache = None
         self.ttl = ttl
         self.say = say
         self.stats = stats
@@ -40,6 +50,12 @@ class ContextResolver:
                 self.stats.cache_hits += 1
             else:
                 ask.append(observable)
+        if ask and self._holds_capability():
+            shared = self._shared_cache(ask)
+            for observable, summary in shared.items():
+                answers[observable] = self.cache[observable] = summary
+            self.stats.cache_hits += len(shared)
+            ask = [o for o in ask if o not in shared]
         for start in range(0, len(ask), BATCH):
             batch = ask[start:start + BATCH]
             if self.no_access:
@@ -90,6 +106,39 @@ class ContextResolver:
         self.stats.cache_hits += result.get("cache_hits", 0)
         if result.get("stop"):
             self.stopped = self.stopped or result["stop"]
+
+    def _holds_capability(self):
+        """Whether the user holds CAPABILITY (asked once); False also sets no_access, with its message."""
+        if self._may_read_cache is None:
+            self._may_read_cache = False
+            if self.reader is not None:
+                try:
+                    body = json.loads(self.reader.get("authentication/current-context", output_mode="json")
+                                      .body.read())
+                    capabilities = body["entry"][0]["content"].get("capabilities") or []
+                except Exception:  # noqa: BLE001 - unknown: let the endpoint decide, as without a reader
+                    return False
+                self._may_read_cache = CAPABILITY in capabilities
+                if not self._may_read_cache:
+                    self.no_access = True
+                    self._stop(NO_CAPABILITY, level="warning")
+        return self._may_read_cache
+
+    def _shared_cache(self, observables):
+        """{observable: summary} of the unexpired answers other searches left in the shared cache."""
+        found = {}
+        try:
+            data = self.reader.kvstore[CONTEXT_CACHE_COLLECTION].data
+            for start in range(0, len(observables), BATCH):
+                keys = {observable_key(o.type, o.value): o for o in observables[start:start + BATCH]}
+                rows = data.batch_find({"query": {"_key": {"$in": sorted(keys)}, "expires": {"$gt": time.time()}},
+                                        "limit": len(keys)})[0]
+                for row in rows:
+                    if row.get("_key") in keys:
+                        found[keys[row["_key"]]] = json.loads(row["context"])
+        except Exception:  # noqa: BLE001 - an optimisation only: the endpoint reads the cache too
+            return found
+        return found
 
     def _stop(self, reason, level="error"):
         if not self.stopped:

@@ -87,7 +87,7 @@ class SekoiaLookupCommand(RepeatableFieldOption, StreamingCommand):
             budget = float(self.api_budget)
             endpoint_service = app_service(info.splunkd_uri, info.session_key, timeout=budget + ENDPOINT_MARGIN)
             resolver = ContextResolver(endpoint_service, int(self.ttl), budget, say=lambda level, text: None,
-                                       stats=stats)
+                                       stats=stats, reader=service)
         enricher = Enricher(LocalLookup(service) if mode != "api" else None, resolver, self._fields, self._type,
                             self.prefix, mode=mode, ttl=int(self.ttl), stats=stats, messages=messages)
         if resolver is not None:
