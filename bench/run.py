@@ -198,11 +198,11 @@ def seed_shared_cache(splunkd, distinct):
     """Leave in the shared context cache what a first search over `distinct` unknown values would have left,
     written by the app's own code (asking the API for 10,000 values takes over half an hour at 5 requests/s)."""
     from sekoia_ic.context import summarise_context
-    from sekoia_ic.context_endpoint import save_answers
+    from sekoia_ic.context_cache import collection, save_answers
     from sekoia_ic.settings import app_service
     unknown = summarise_context({"items": []}, time.time())  # what the IC answers for a value it does not know
-    save_answers(app_service(splunkd.uri, SESSION_KEY), {("ipv4-addr", public_ip(i)): unknown
-                                                         for i in range(distinct)}, time.time() + 3600)
+    save_answers(collection(app_service(splunkd.uri, SESSION_KEY)),
+                 {("ipv4-addr", public_ip(i)): unknown for i in range(distinct)}, time.time() + 3600)
 
 
 def bench_lookup(events, distinct, scenario, home, repeats):

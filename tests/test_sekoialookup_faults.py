@@ -297,3 +297,13 @@ def test_an_analyst_reads_cached_context_without_the_endpoint(configured_splunkd
     assert records_of(answers)[0]["sekoia_threats"] == "TestRAT-1"
     assert [e for e in splunkd.access_log if "sekoia_ic/context" in e[2]] == endpoint_calls
     assert len(ic.calls("/indicators/context")) == 1
+
+
+def test_a_shared_cache_that_fails_only_costs_api_requests(configured_splunkd, ic, intel, tmp_path):
+    configured_splunkd.inject_failure(r"data/sekoia_ic_context_cache", status=503, message="KV Store is initializing",
+                                      times=50)
+    process, _, answers = run_command(configured_splunkd.uri, ["field=dest_ip"], [[{"dest_ip": KNOWN_IP}]], tmp_path)
+    assert process.returncode == 0
+    record = records_of(answers)[0]
+    assert record["sekoia_threats"] == "TestRAT-1" and not record.get("sekoia_error")
+    assert any("shared cache" in text for level, text in messages(answers) if level == "WARN")

@@ -20,10 +20,10 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from . import errors
+from . import context_cache, errors
 from .context import summarise_context
-from .facts import CONTEXT_CACHE_COLLECTION as CACHE_COLLECTION
-from .observables import TYPES, is_public_ip, observable_key
+from .facts import CONTEXT_CACHE_COLLECTION
+from .observables import MAX_VALUE_LENGTH, TYPES, is_public_ip
 from .redaction import redact
 from .rest_handler import PersistentHandler
 from .rest_handler import reply as _reply
@@ -53,7 +53,7 @@ def parse_request(body):
     observables = []
     for item in request["observables"][:MAX_OBSERVABLES + 1]:
         if not (isinstance(item, list) and len(item) == 2 and item[0] in TYPES and isinstance(item[1], str)
-                and 0 < len(item[1]) <= 4096):
+                and 0 < len(item[1]) <= MAX_VALUE_LENGTH):
             raise BadRequest(f"not an observable: {str(item)[:100]}")
         observables.append((item[0], item[1]))
     if len(observables) > MAX_OBSERVABLES:
@@ -83,42 +83,46 @@ class ContextService:
                 result["failures"].append([obs_type, value, "not sent: an address that is not public"])
             else:
                 pending.append((obs_type, value))
-        cached = self._cache_get(service, pending, result)
+        cache = self._open_cache(service, result)
+        cached = self._cache_get(cache, pending, result) if cache is not None else {}
         for (obs_type, value), summary in cached.items():
             result["answers"].append([obs_type, value, summary])
         result["cache_hits"] = len(cached)
         pending = [o for o in pending if o not in cached]
         if pending:
             answers = self._ask(service, pending, deadline, result)
-            if ttl:
-                self._cache_put(service, answers, ttl, result)
+            if ttl and cache is not None:
+                self._cache_put(cache, answers, ttl, result)
             result["answers"].extend([t, v, s] for (t, v), s in answers.items())
         return result
 
     # ------------------------------------------------------------------------------------------ shared cache
-    def _cache_get(self, service, observables, result):
-        found = {}
+    @staticmethod
+    def _open_cache(service, result):
+        """The cache's KVCollection (it reads limits.conf: once per request), or None with a warning."""
         try:
-            data = service.kvstore[CACHE_COLLECTION].data
-            for start in range(0, len(observables), 1000):
-                keys = {observable_key(*o): o for o in observables[start:start + 1000]}
-                rows = data.batch_find({"query": {"_key": {"$in": sorted(keys)}, "expires": {"$gt": self.clock()}},
-                                        "limit": len(keys)})[0]
-                for row in rows:
-                    if row.get("_key") in keys:
-                        found[keys[row["_key"]]] = json.loads(row["context"])
+            return context_cache.collection(service)
         except Exception as exc:  # noqa: BLE001 - the shared cache is an optimisation only
-            _say(result, "warning", f"sekoialookup: the shared cache {CACHE_COLLECTION} is unavailable "
+            _say(result, "warning", f"sekoialookup: the shared cache {CONTEXT_CACHE_COLLECTION} is unavailable "
                                     f"({type(exc).__name__}); asking the API directly")
-        return found
+            return None
 
-    def _cache_put(self, service, answers, ttl, result):
+    def _cache_get(self, cache, observables, result):
         try:
-            if answers and self.clock() - self._last_purge > PURGE_EVERY:
-                # Drop the answers whose TTL has passed, so the collection does not grow forever.
+            return context_cache.read_answers(cache, observables, self.clock())
+        except Exception as exc:  # noqa: BLE001 - the shared cache is an optimisation only
+            _say(result, "warning", f"sekoialookup: the shared cache {CONTEXT_CACHE_COLLECTION} is unavailable "
+                                    f"({type(exc).__name__}); asking the API directly")
+            return {}
+
+    def _cache_put(self, cache, answers, ttl, result):
+        if not answers:
+            return
+        try:
+            if self.clock() - self._last_purge > PURGE_EVERY:
                 self._last_purge = self.clock()
-                service.kvstore[CACHE_COLLECTION].data.delete(query=json.dumps({"expires": {"$lt": self.clock()}}))
-            save_answers(service, answers, self.clock() + ttl)
+                context_cache.purge_expired(cache, self.clock())
+            context_cache.save_answers(cache, answers, self.clock() + ttl)
         except Exception as exc:  # noqa: BLE001
             _say(result, "warning", f"sekoialookup: could not write the shared cache ({type(exc).__name__})")
 
@@ -196,15 +200,6 @@ class ContextService:
         if error != result["stop"]:
             _say(result, "error", f"sekoialookup: {error}")
         result["failures"].extend([t, v, error] for t, v in observables)
-
-
-def save_answers(service, answers, expires):
-    """Write {(type, value): summary} into the shared context cache, valid until `expires` (epoch)."""
-    documents = [{"_key": observable_key(t, v), "type": t, "value": v[:1024], "found": bool(s.get("matched")),
-                  "context": json.dumps(s), "expires": expires} for (t, v), s in answers.items()]
-    data = service.kvstore[CACHE_COLLECTION].data
-    for start in range(0, len(documents), 1000):
-        data.batch_save(*documents[start:start + 1000])
 
 
 _BUDGET_SPENT = ("the time this search may wait for the Sekoia.io API is spent (api_budget=<seconds> gives "

@@ -14,8 +14,7 @@ import time
 from cachetools import TTLCache
 from splunklib.binding import HTTPError
 
-from .facts import CONTEXT_CACHE_COLLECTION
-from .observables import observable_key
+from . import context_cache
 
 CACHE_SIZE = 100_000
 ENDPOINT = "sekoia_ic/context"
@@ -31,6 +30,7 @@ class ContextResolver:
         self.endpoint_service = endpoint_service  # splunklib Service whose timeout covers the budget
         self.reader = reader  # the user's own splunklib Service, for the shared cache (None: endpoint only)
         self._may_read_cache = None
+        self._cache = None  # the shared cache's KVCollection, made at first use
         self.ttl = ttl
         self.say = say
         self.stats = stats
@@ -126,19 +126,12 @@ class ContextResolver:
 
     def _shared_cache(self, observables):
         """{observable: summary} of the unexpired answers other searches left in the shared cache."""
-        found = {}
         try:
-            data = self.reader.kvstore[CONTEXT_CACHE_COLLECTION].data
-            for start in range(0, len(observables), BATCH):
-                keys = {observable_key(o.type, o.value): o for o in observables[start:start + BATCH]}
-                rows = data.batch_find({"query": {"_key": {"$in": sorted(keys)}, "expires": {"$gt": time.time()}},
-                                        "limit": len(keys)})[0]
-                for row in rows:
-                    if row.get("_key") in keys:
-                        found[keys[row["_key"]]] = json.loads(row["context"])
+            if self._cache is None:
+                self._cache = context_cache.collection(self.reader)
+            return context_cache.read_answers(self._cache, observables, time.time())
         except Exception:  # noqa: BLE001 - an optimisation only: the endpoint reads the cache too
-            return found
-        return found
+            return {}
 
     def _stop(self, reason, level="error"):
         if not self.stopped:
