@@ -87,7 +87,9 @@ class HostLimiter:
         self._lock_path = os.path.join(directory, "state.lock")
         self._slot_paths = [os.path.join(directory, f"inflight{n}.lock") for n in range(max_errors)]
         self._held = threading.local()
-        self._threads = threading.Lock()  # flock is per open file: threads of one process take turns here too
+        # Threads of one process take slots one at a time: two threads each holding one of the two slots that
+        # both need (after an error) would otherwise keep releasing and retrying.
+        self._threads = threading.Lock()
 
     # ------------------------------------------------------------------------------------------ state file
     def _locked_state(self):
