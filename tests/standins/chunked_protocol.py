@@ -5,8 +5,11 @@ custom search commands" / "Custom search command protocol v2", and splunklib's s
 import csv
 import io
 import json
+import re
 import subprocess
 import uuid
+
+MV_ITEM = re.compile(r"\$((?:\$\$|[^$])*)\$(?:;|$)")  # one $-quoted value of an __mv_ cell
 
 
 def encode_chunk(metadata, body=""):
@@ -16,15 +19,14 @@ def encode_chunk(metadata, body=""):
 
 
 def to_csv(records):
-    """A CSV body as splunkd writes it: a list value becomes its values joined by newlines plus an
-    `__mv_<name>` column holding `$value$;$value$` ($ doubled inside)."""
+    """A CSV body as splunkd writes it (protocol v2 recordings of Splunk 8.2, e.g. the execute chunks in
+    github.com/NDietrich/Splunk-CustomSearchProtocol-v2 example_messages/events.txt): first every field's value
+    column, then an `__mv_<name>` column for every field, in the same order. A list value fills its value column
+    with the values joined by newlines and its `__mv_` column with `$value$;$value$` ($ doubled inside); every
+    other `__mv_` cell is empty."""
     fields = []
     for record in records:
-        for key, value in record.items():
-            if key not in fields:
-                fields.append(key)
-            if isinstance(value, list) and f"__mv_{key}" not in fields:
-                fields.append(f"__mv_{key}")
+        fields.extend(key for key in record if key not in fields)
     rows = []
     for record in records:
         row = {}
@@ -36,7 +38,7 @@ def to_csv(records):
                 row[key] = value
         rows.append(row)
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\r\n")
+    writer = csv.DictWriter(out, fieldnames=fields + [f"__mv_{name}" for name in fields], lineterminator="\r\n")
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue() if records else ""
@@ -71,7 +73,7 @@ def parse_csv(body):
             if key.startswith("__mv_"):
                 continue
             mv = row.get(f"__mv_{key}")
-            record[key] = [v.strip("$").replace("$$", "$") for v in mv.split(";")] if mv else value
+            record[key] = [v.replace("$$", "$") for v in MV_ITEM.findall(mv)] if mv else value
         records.append(record)
     return records
 
