@@ -6,10 +6,10 @@
 
 It stages the app and sets up .venv-test through build.py, then re-runs itself in that venv. Results are printed
 as tables and written to bench/results/latest.json. Targets (reported, never asserted):
-- feed sync: peak RSS growth from the smallest to the largest feed < 50 MB; sync rate >= 0.5x the ceiling
-  (the same pages fetched and their patterns parsed, without building rows or writing the KV store);
-- sekoialookup: >= 0.8x the events/s of a no-op streaming command when values are cached or miss the local
-  lookup; API requests == distinct values that need the API (the stand-in adds 50 ms to each call).
+- feed sync: peak RSS growth from the smallest to the largest feed < 50 MB; sync rate >= 0.9x the ceiling
+  (the same pages fetched and JSON-decoded under the client's own rate limit: bench/fetch_decode.py);
+- sekoialookup: >= 0.9x the events/s of a no-op splunklib streaming command when values are cached or miss the
+  local lookup; API requests == distinct values that need the API (the stand-in adds 50 ms to each call).
 """
 import argparse
 import csv
@@ -299,7 +299,7 @@ def main():
     if lookups:
         ratios = [r["ratio"] for r in lookups if r["scenario"] != "api cold"]
         summary.update({
-            "lookup_min_ratio": min(ratios), "lookup_ratio_target": 0.8, "lookup_ratio_ok": min(ratios) >= 0.8,
+            "lookup_min_ratio": min(ratios), "lookup_ratio_target": 0.9, "lookup_ratio_ok": min(ratios) >= 0.9,
             "api_calls_ok": all(r["api_calls_ok"] for r in lookups)})
         print("\nsekoialookup (events/s through bin/sekoialookup.py vs a no-op streaming command)")
         print(table(lookups, ["scenario", "events", "distinct", "events_per_s", "noop_events_per_s", "ratio",

@@ -8,7 +8,7 @@ import splunklib.searchcommands.search_command as search_command
 from splunklib.searchcommands import StreamingCommand
 from taxii2client.v21 import Collection
 
-from sekoia_ic.internals import RepeatableFieldOption, is_last_chunk, taxii_session
+from sekoia_ic.internals import FastRecordReader, RepeatableFieldOption, is_last_chunk, taxii_session
 from tests.conftest import STAGE_DIR
 
 
@@ -56,3 +56,18 @@ def test_taxii2_client_collection_sends_with_a_requests_session():
     collection = Collection("https://taxii.example.org/api/collections/x/", user="u", password="p", verify=True)
     assert isinstance(taxii_session(collection), requests.Session)
     assert taxii_session(collection) is collection._conn.session
+
+
+def test_splunklib_reads_each_chunk_through_read_csv_records_of_a_string_buffer():
+    # FastRecordReader replaces _read_csv_records(ifile); protocol v2 hands it the chunk body in a StringIO
+    # (seekable: the reader may look at the header and give the body back to splunklib) and decodes `__mv_`
+    # cells with the static _decode_list.
+    source = inspect.getsource(search_command.SearchCommand._execute_chunk_v2)
+    assert "self._read_csv_records(StringIO(body))" in source, "splunklib no longer reads chunks this way"
+    assert list(inspect.signature(search_command.SearchCommand._read_csv_records).parameters) == ["self", "ifile"]
+    assert search_command.SearchCommand._decode_list("$a$$b$;$$;$c$") == ["a$b", "", "c"]
+
+    class Command(FastRecordReader, StreamingCommand):
+        pass
+
+    assert Command._read_csv_records is FastRecordReader._read_csv_records

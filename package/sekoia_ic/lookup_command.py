@@ -20,7 +20,7 @@ from splunklib.searchcommands import Configuration, Option, StreamingCommand, va
 from . import logs
 from .context_resolver import ContextResolver
 from .enrichment import DEFAULT_API_BUDGET, DEFAULT_TTL, MODES, Enricher, Stats, check_type
-from .internals import RepeatableFieldOption, is_last_chunk, use_fast_record_writer
+from .internals import FastRecordReader, RepeatableFieldOption, is_last_chunk, use_fast_record_writer
 from .local_match import LocalLookup
 from .redaction import redact
 from .settings import app_service, read_settings
@@ -32,7 +32,7 @@ log = logging.getLogger(LOG_NAME)
 
 
 @Configuration(distributed=False)
-class SekoiaLookupCommand(RepeatableFieldOption, StreamingCommand):
+class SekoiaLookupCommand(RepeatableFieldOption, FastRecordReader, StreamingCommand):
     """Adds sekoia_* fields to each event from the Sekoia.io Intelligence Center."""
 
     field = Option(doc="Field(s) holding the values to look up: field=dest_ip, repeatable or a comma list.",

@@ -5,6 +5,7 @@ event finds the row written from the feed."""
 import hashlib
 import ipaddress
 import re
+import socket
 from urllib.parse import urlsplit
 
 TYPES = ("ipv4-addr", "ipv6-addr", "domain-name", "url", "email-addr", "file", "filename")
@@ -139,10 +140,26 @@ def detect_type(value):
         return None
 
 
+# First octets of every IPv4 block the IANA IPv4 Special-Purpose Address Registry lists (0/8, 10/8, 100.64/10,
+# 127/8, 169.254/16, 172.16/12, 192.0.0/24 ... 192.168/16, 198.18/15, 198.51.100/24, 203.0.113/24), and 224 and
+# up (multicast, 240/4, broadcast). Python's is_global only ever excludes addresses within them.
+_SPECIAL_IPV4_FIRST_OCTETS = frozenset((0, 10, 100, 127, 169, 172, 192, 198, 203, *range(224, 256)))
+
+
 def is_public_ip(value):
     """False for private, loopback, link-local, multicast, reserved and unspecified addresses: those are never
-    sent to the API (they identify nothing outside the customer's network and would leak its layout). Python's
-    is_global is true for multicast (224.0.0.0/4 outside 224.0.0.0/24..., ff0e::/16): checked apart."""
+    sent to the API (they identify nothing outside the customer's network and would leak its layout)."""
+    try:  # fast path: a canonical dotted quad outside every special-purpose block (most event addresses)
+        if socket.inet_pton(socket.AF_INET, value)[0] not in _SPECIAL_IPV4_FIRST_OCTETS:
+            return True
+    except (OSError, TypeError, ValueError):
+        pass
+    return is_public_ip_by_library(value)
+
+
+def is_public_ip_by_library(value):
+    """The reference of is_public_ip: Python's ipaddress, where is_global is also true for multicast
+    (224.0.0.0/4 outside 224.0.0.0/24..., ff0e::/16), checked apart."""
     try:
         address = ipaddress.ip_address(unpad_ipv4(value))
     except ValueError:

@@ -1,7 +1,9 @@
 #!/usr/bin/env python
-"""A splunklib streaming command that returns its input and adds fields of every kind the writer encodes (string,
-list, number, missing), with splunklib's stock record writer, or with the app's FastRecordWriterV2 when
-ECHO_FAST_WRITER=1: tests/test_record_writer.py compares the two outputs byte for byte."""
+"""A splunklib streaming command that returns its input, adds a digest of each record as it was read (names in
+order, values, lists) and fields of every kind the writer encodes (string, list, number, missing). With
+ECHO_FAST=1 it reads with the app's FastRecordReader and writes with its FastRecordWriterV2, else with splunklib's
+stock code: tests/test_record_io.py compares the two outputs byte for byte."""
+import hashlib
 import os
 import sys
 
@@ -9,15 +11,18 @@ sys.path.insert(0, os.environ["SEKOIA_IC_LIB"])
 
 from splunklib.searchcommands import Configuration, StreamingCommand, dispatch  # noqa: E402
 
+from sekoia_ic.internals import FastRecordReader, use_fast_record_writer  # noqa: E402
 
-@Configuration(distributed=False)
-class EchoCommand(StreamingCommand):
+FAST = os.environ.get("ECHO_FAST") == "1"
+
+
+class Echo:
     def stream(self, records):
-        if os.environ.get("ECHO_FAST_WRITER") == "1":
-            from sekoia_ic.internals import use_fast_record_writer
+        if FAST:
             use_fast_record_writer(self)
         chunk = list(records)
         for n, record in enumerate(chunk):
+            record["read_as"] = hashlib.sha1(repr(list(record.items())).encode()).hexdigest()
             kind = n % 5
             if kind == 1:
                 record["added"] = ["a$b", "c\nd", ""]
@@ -30,5 +35,15 @@ class EchoCommand(StreamingCommand):
         return chunk
 
 
+@Configuration(distributed=False)
+class EchoCommand(Echo, StreamingCommand):
+    pass
+
+
+@Configuration(distributed=False)
+class FastEchoCommand(Echo, FastRecordReader, StreamingCommand):
+    pass
+
+
 if __name__ == "__main__":
-    dispatch(EchoCommand, sys.argv, module_name="__main__")
+    dispatch(FastEchoCommand if FAST else EchoCommand, sys.argv, module_name="__main__")
