@@ -51,9 +51,10 @@ class ContextResolver:
             else:
                 ask.append(observable)
         if ask and self._holds_capability():
+            # Not copied into the TTLCache: the search's answer map holds them already, and the shared cache keeps
+            # its own expiry (the copy's per-entry upkeep cost more than the rest of a cached value's handling).
             shared = self._shared_cache(ask)
-            for observable, summary in shared.items():
-                answers[observable] = self.cache[observable] = summary
+            answers.update(shared)
             self.stats.cache_hits += len(shared)
             ask = [o for o in ask if o not in shared]
         for start in range(0, len(ask), BATCH):

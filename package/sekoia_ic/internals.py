@@ -8,19 +8,19 @@ them fails there, not silently in a search or an input.
   last one of the search).
 - taxii2-client 2.3.0 `Collection._conn.session`: the requests.Session the collection sends with, which the app
   gives its transport (rate limit, retries, proxy, TLS).
-- splunklib 3.0.1 `SearchCommand._record_writer` (a `RecordWriterV2`) and `RecordWriter._write_record`,
-  `_fieldnames`, `_writerow`, `_pending_record_count`, `_maxresultrows`: the CSV writing of each output record,
-  about half of a streaming command's time. FastRecordWriterV2 writes a record whose values are all strings
-  (or missing) with C-level list operations, and hands every other record to splunklib's own code, byte for
-  byte the same output (tests/test_record_writer.py runs both on the same input and compares the bytes).
+- splunklib 3.0.1 `SearchCommand._record_writer` (a `RecordWriterV2`), its `write_records` and
+  `_ensure_validity`, `_write_record`, `_fieldnames`, `_writer`, `_pending_record_count`, `_maxresultrows`: the
+  CSV writing of the output records, about half of a streaming command's time. FastRecordWriterV2 writes the
+  records whose values are all strings (or missing) with C-level list operations and one `writerows`, and hands
+  every other record to splunklib's own code, byte for byte the same output (tests/test_record_io.py runs both on
+  the same input and compares the bytes).
 - splunklib 3.0.1 `SearchCommand._read_csv_records(ifile)` and `SearchCommand._decode_list(mv)`: the reading of
   each chunk's CSV into records, about half of a streaming command's time on what splunkd sends (every field has
   an `__mv_` column, and splunklib walks them one by one in Python). FastRecordReader reads splunkd's layout with
   C-level zips into plain dicts, and hands every other layout to splunklib: the same records, keys in the same
-  order (tests/test_record_writer.py compares records and output bytes with stock splunklib).
+  order (tests/test_record_io.py compares records and output bytes with stock splunklib).
 """
 import csv
-from itertools import repeat
 
 from splunklib.searchcommands.internals import CsvDialect, RecordWriterV2
 
@@ -91,21 +91,38 @@ class FastRecordReader:
 
 
 class FastRecordWriterV2(RecordWriterV2):
-    """splunklib's RecordWriterV2, with a fast path for records of plain string values."""
+    """splunklib's RecordWriterV2, with a fast path for records of plain string values: their rows are built with
+    C-level list operations and written with one writerows per run of them."""
 
-    def _write_record(self, record):
+    def write_records(self, records):
+        self._ensure_validity()
+        records = [] if records is NotImplemented else list(records)
+        if records and self._fieldnames is None:  # the first record decides the header: splunklib's own code
+            super()._write_record(records[0])
+            records = records[1:]
+        if not records:
+            return
         fieldnames = self._fieldnames
-        if fieldnames is None:  # the first record decides the header: splunklib's own code
-            return super()._write_record(record)
-        values = list(map(record.get, fieldnames))
-        if not _PLAIN.issuperset(map(type, values)):
-            return super()._write_record(record)  # lists (multivalue), numbers, bytes...: splunklib's encoding
-        row = list(repeat(None, 2 * len(values)))
-        row[::2] = values  # (value, None) per field: the value column, and no __mv_ column
-        self._writerow(row)
-        self._pending_record_count += 1
-        if self._pending_record_count >= self._maxresultrows:
-            self.flush(partial=True)
+        width = 2 * len(fieldnames)
+        rows = []
+        for record in records:
+            values = list(map(record.get, fieldnames))
+            if _PLAIN.issuperset(map(type, values)):
+                row = [None] * width
+                row[::2] = values  # (value, None) per field: the value column, and no __mv_ column
+                rows.append(row)
+            else:  # lists (multivalue), numbers, bytes...: splunklib's encoding, in its place among the rows
+                self._write_rows(rows)
+                rows = []
+                super()._write_record(record)
+        self._write_rows(rows)
+
+    def _write_rows(self, rows):
+        if rows:
+            self._writer.writerows(rows)
+            self._pending_record_count += len(rows)
+            if self._pending_record_count >= self._maxresultrows:
+                self.flush(partial=True)  # as splunklib does after each record (protocol v2: only checks state)
 
 
 def use_fast_record_writer(command):
