@@ -48,7 +48,7 @@ class RateLimiter:
         self._sleep = sleep
         self._lock = threading.Lock()
         self._next_slot = 0.0
-        self._held = False
+        self._held_until = 0.0  # the end of the last 429's Retry-After
 
     def acquire(self, deadline=None):
         """Block until this caller may send one request."""
@@ -56,7 +56,7 @@ class RateLimiter:
             now = self._clock()
             slot = max(now, self._next_slot)
             if deadline is not None and slot > deadline:
-                raise BudgetExceeded("no request slot before the deadline", rate_limited=self._held)
+                raise BudgetExceeded("no request slot before the deadline", rate_limited=self._held_until > deadline)
             self._next_slot = slot + self.interval
         wait = slot - now
         if wait > 0:
@@ -70,8 +70,8 @@ class RateLimiter:
 
     def hold(self, seconds):
         with self._lock:
-            self._next_slot = max(self._next_slot, self._clock() + seconds)
-            self._held = True
+            self._held_until = max(self._held_until, self._clock() + seconds)
+            self._next_slot = max(self._next_slot, self._held_until)
 
 
 class HostLimiter:

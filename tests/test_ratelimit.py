@@ -1,0 +1,50 @@
+"""The in-process RateLimiter (used outside Splunk, where no SPLUNK_HOME holds the host's shared state): spacing,
+and a deadline it cannot meet said to be a rate limit only while a 429's Retry-After is what stands in the way."""
+import pytest
+
+from sekoia_ic.ratelimit import BudgetExceeded, RateLimiter
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def limiter(clock):
+    return RateLimiter(rate_per_second=5, clock=clock, sleep=clock.sleep)
+
+
+def test_requests_are_spaced_by_the_rate():
+    clock = Clock()
+    rate = limiter(clock)
+    starts = []
+    for _ in range(4):
+        rate.acquire()
+        starts.append(clock.now)
+    assert [round(b - a, 6) for a, b in zip(starts, starts[1:])] == [0.2, 0.2, 0.2]
+
+
+def test_a_deadline_inside_a_hold_is_a_rate_limit():
+    clock = Clock()
+    rate = limiter(clock)
+    rate.hold(30)
+    with pytest.raises(BudgetExceeded) as raised:
+        rate.acquire(deadline=clock.now + 5)
+    assert raised.value.rate_limited
+
+
+def test_after_the_hold_a_missed_deadline_is_no_longer_a_rate_limit():
+    clock = Clock()
+    rate = limiter(clock)
+    rate.hold(1)
+    clock.now += 2  # the Retry-After is over
+    rate.acquire()
+    with pytest.raises(BudgetExceeded) as raised:  # the next slot is 0.2 s away: ordinary spacing
+        rate.acquire(deadline=clock.now + 0.1)
+    assert not raised.value.rate_limited
