@@ -31,16 +31,42 @@ class LocalLookup:
         if not ips:
             return
         if self._ranges is None:  # CIDR range rows are few: read them once per search, in pages
-            self._ranges = []
-            for row in self._collection.find({"is_range": True}):
-                try:
-                    self._ranges.append((ipaddress.ip_network(row["value"]), row))
-                except (KeyError, ValueError):
-                    continue
+            self._ranges = RangeIndex(self._collection.find({"is_range": True}))
+        if not self._ranges:
+            return
         for observable in ips:
-            if not self._ranges:
-                return
-            address = ipaddress.ip_address(observable.value)
-            for network, row in self._ranges:
-                if address.version == network.version and address in network:
-                    found.setdefault(observable, []).append(row)
+            rows = self._ranges.containing(observable.value)
+            if rows:
+                found.setdefault(observable, []).extend(rows)
+
+
+class RangeIndex:
+    """The CIDR rows of the lookup, grouped by IP version and prefix length: the ranges holding an address are
+    found with one dict lookup per prefix length present, not one test per range (a feed may hold thousands)."""
+
+    def __init__(self, rows):
+        self._networks = {}  # (version, prefix length) -> {network address as int: [(position, row)]}
+        for position, row in enumerate(rows):
+            try:
+                network = ipaddress.ip_network(row["value"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            by_address = self._networks.setdefault((network.version, network.prefixlen), {})
+            by_address.setdefault(int(network.network_address), []).append((position, row))
+        bits = {4: 32, 6: 128}
+        self._masks = {version: [(length, ((1 << bits[version]) - 1) ^ ((1 << (bits[version] - length)) - 1))
+                                 for v, length in sorted(self._networks) if v == version] for version in bits}
+
+    def __bool__(self):
+        return bool(self._networks)
+
+    def containing(self, value):
+        """The rows of every range holding the address `value`, in the order the lookup listed them."""
+        try:
+            address = ipaddress.ip_address(value)
+        except ValueError:
+            return []
+        number, hits = int(address), []
+        for length, mask in self._masks[address.version]:
+            hits.extend(self._networks[(address.version, length)].get(number & mask, ()))
+        return [row for _, row in sorted(hits, key=lambda hit: hit[0])]
