@@ -1,6 +1,7 @@
 """Matching observables against the local lookup `sekoia_ic_indicators`, with the searching user's own session
 (the lookup is readable by every role): exact values, then the IP ranges that hold an address."""
 import ipaddress
+import socket
 
 from .facts import INDICATORS_COLLECTION
 from .kvstore import KVCollection
@@ -62,11 +63,15 @@ class RangeIndex:
 
     def containing(self, value):
         """The rows of every range holding the address `value`, in the order the lookup listed them."""
-        try:
-            address = ipaddress.ip_address(value)
-        except ValueError:
-            return []
-        number, hits = int(address), []
-        for length, mask in self._masks[address.version]:
-            hits.extend(self._networks[(address.version, length)].get(number & mask, ()))
+        try:  # a dotted quad without ipaddress's object (most addresses); any other form through ipaddress
+            version, number = 4, int.from_bytes(socket.inet_pton(socket.AF_INET, value), "big")
+        except (OSError, TypeError, ValueError):
+            try:
+                address = ipaddress.ip_address(value)
+            except ValueError:
+                return []
+            version, number = address.version, int(address)
+        hits = []
+        for length, mask in self._masks[version]:
+            hits.extend(self._networks[(version, length)].get(number & mask, ()))
         return [row for _, row in sorted(hits, key=lambda hit: hit[0])]
