@@ -12,12 +12,21 @@ IN_CHUNK = 200
 FIND_IN_CHUNK = 2000
 
 
-def kvstore_limit(service, key, default):
-    """A limits.conf [kvstore] value as splunkd has it now, or the default when it cannot be read."""
+def kvstore_limits(service):
+    """limits.conf [kvstore] as splunkd has it now, in one request ({} when it cannot be read: Splunk's defaults
+    apply)."""
     try:
-        return max(1, int(service.confs["limits"]["kvstore"].content.get(key) or default))
-    except Exception as exc:  # noqa: BLE001 - any failure means "unknown": use Splunk's default
-        log.debug("limits.conf [kvstore] %s unreadable (%s); using %s", key, type(exc).__name__, default)
+        body = json.loads(service.get("configs/conf-limits/kvstore", output_mode="json").body.read())
+        return dict(body["entry"][0]["content"])
+    except Exception as exc:  # noqa: BLE001 - any failure means "unknown": use Splunk's defaults
+        log.debug("limits.conf [kvstore] unreadable (%s); using Splunk's defaults", type(exc).__name__)
+        return {}
+
+
+def _limit(limits, key, default):
+    try:
+        return max(1, int(limits.get(key) or default))
+    except (TypeError, ValueError):
         return default
 
 
@@ -46,8 +55,9 @@ class KVCollection:
     def __init__(self, service, name):
         self.name = name
         self.data = service.kvstore[name].data
-        self.max_batch = kvstore_limit(service, "max_documents_per_batch_save", DEFAULT_MAX_BATCH_SAVE)
-        self.max_rows = kvstore_limit(service, "max_rows_per_query", DEFAULT_MAX_ROWS_PER_QUERY)
+        limits = kvstore_limits(service)
+        self.max_batch = _limit(limits, "max_documents_per_batch_save", DEFAULT_MAX_BATCH_SAVE)
+        self.max_rows = _limit(limits, "max_rows_per_query", DEFAULT_MAX_ROWS_PER_QUERY)
 
     def save(self, documents):
         """Upsert by _key, in batches the server accepts. Returns how many were written."""

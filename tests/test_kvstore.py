@@ -1,0 +1,24 @@
+"""KVCollection against the splunkd stand-in: limits.conf [kvstore] read in one request and honoured (batch saves
+and paged reads), Splunk's defaults when the limits cannot be read."""
+from sekoia_ic.facts import CONTEXT_CACHE_COLLECTION
+from sekoia_ic.kvstore import DEFAULT_MAX_BATCH_SAVE, DEFAULT_MAX_ROWS_PER_QUERY, KVCollection
+from sekoia_ic.settings import app_service
+from tests.conftest import SESSION_KEY
+
+
+def test_the_limits_splunkd_has_are_read_once_and_honoured(splunkd):
+    splunkd.set_conf("limits", "kvstore", max_documents_per_batch_save=7, max_rows_per_query=5)
+    before = splunkd.count(path_pattern="limits")
+    cache = KVCollection(app_service(splunkd.uri, SESSION_KEY), CONTEXT_CACHE_COLLECTION)
+    assert splunkd.count(path_pattern="limits") - before == 1
+    assert (cache.max_batch, cache.max_rows) == (7, 5)
+    documents = [{"_key": f"{n:02d}", "expires": n} for n in range(23)]
+    assert cache.save(documents) == 23  # 4 batches: the stand-in refuses more than 7 documents in one
+    assert [d["_key"] for d in cache.find()] == [d["_key"] for d in documents]  # 5 pages of at most 5 rows
+    assert sorted(d["_key"] for d in cache.find_in("_key", ["03", "17", "nope"])) == ["03", "17"]
+
+
+def test_unreadable_limits_mean_splunks_defaults(splunkd):
+    splunkd.inject_failure(r"conf-limits", status=403, message="no permission")
+    cache = KVCollection(app_service(splunkd.uri, SESSION_KEY), CONTEXT_CACHE_COLLECTION)
+    assert (cache.max_batch, cache.max_rows) == (DEFAULT_MAX_BATCH_SAVE, DEFAULT_MAX_ROWS_PER_QUERY)
