@@ -71,3 +71,30 @@ def test_splunklib_reads_each_chunk_through_read_csv_records_of_a_string_buffer(
         pass
 
     assert Command._read_csv_records is FastRecordReader._read_csv_records
+
+
+def test_splunklib_record_writer_v2_state_the_fast_writer_uses():
+    # FastRecordWriterV2 writes through the writer's csv writer and keeps its counters as splunklib does.
+    import io
+
+    from splunklib.searchcommands.internals import RecordWriterV2
+
+    from sekoia_ic.internals import FastRecordWriterV2, use_fast_record_writer
+
+    writer = RecordWriterV2(io.BytesIO(), 7)
+    assert writer._fieldnames is None and writer._pending_record_count == 0 and writer._maxresultrows == 7
+    assert callable(writer._writer.writerows) and callable(writer._ensure_validity)
+    assert list(inspect.signature(RecordWriterV2._write_record).parameters) == ["self", "record"]
+    assert "self._write_record" in inspect.getsource(RecordWriterV2.write_records)
+
+    class Command(StreamingCommand):
+        pass
+
+    command = Command()
+    assert "self._record_writer = RecordWriterV2(" in inspect.getsource(search_command.SearchCommand), \
+        "splunklib no longer keeps its protocol v2 writer in _record_writer"
+    command._record_writer = writer  # where splunklib keeps it once protocol v2 starts
+    use_fast_record_writer(command)
+    assert type(command._record_writer) is FastRecordWriterV2
+    command._record_writer.write_records([{"a": "1"}, {"a": "2"}])
+    assert command._record_writer._pending_record_count == 2 and command._record_writer._fieldnames == ["a"]
