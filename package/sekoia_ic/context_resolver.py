@@ -1,7 +1,7 @@
 """IC context for `sekoialookup`, through the app's endpoint `sekoia_ic/context` (context_endpoint.py), which
-alone may read the API key. Each answer is kept for the search in a TTLCache; the search's time budget for the
-API (api_budget) travels with each request, and once the endpoint says stop (no capability, bad key, rate
-limited, budget spent, API down) the API is not asked again in this search.
+alone may read the API key. Each answer of the endpoint is kept for the search in a TTLCache; the search's time
+budget for the API (api_budget) travels with each request, and once the endpoint says stop (no capability, bad
+key, rate limited, budget spent, API down) the API is not asked again in this search.
 
 A user holding sekoia_ic_enrich reads the shared context cache with their own session first (the collection is
 readable by every role; only the endpoint writes it): a value another search asked about costs no endpoint
