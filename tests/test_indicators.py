@@ -193,3 +193,4 @@ def test_event_values_to_observables():
     assert to_observable("D41D8CD98F00B204E9800998ECF8427E", "auto") == ("file", "d41d8cd98f00b204e9800998ecf8427e")
     assert to_observable("x", "url") == ("url", "x")
     assert to_observable("not a domain", "auto") is None
+    assert to_observable("8.8.8.\x008", "auto") is None  # an embedded NUL: no value, not an error for the chunk

@@ -64,7 +64,7 @@ def test_nested_ranges_duplicates_and_rows_that_are_not_ranges():
     rows.insert(3, {"_key": "none"})
     index = RangeIndex(rows)
     for value in ("10.1.2.3", "10.1.3.1", "10.2.0.1", "11.0.0.1", "2001:db8::1", "2001:db9::1", "::ffff:10.1.2.3",
-                  "010.001.002.003", "not an address"):
+                  "010.001.002.003", "not an address", "10.1.2.\x003"):
         assert index.containing(value) == by_scan(rows, value), value
     assert [r["value"] for r in index.containing("10.1.2.3")] == [
         "10.0.0.0/8", "10.1.0.0/16", "10.1.2.0/24", "10.1.2.0/24", "0.0.0.0/0", "10.1.2.3/32"]

@@ -1,10 +1,10 @@
 """Matching observables against the local lookup `sekoia_ic_indicators`, with the searching user's own session
 (the lookup is readable by every role): exact values, then the IP ranges that hold an address."""
 import ipaddress
-import socket
 
 from .facts import INDICATORS_COLLECTION
 from .kvstore import KVCollection
+from .observables import canonical_ipv4_number
 
 
 class LocalLookup:
@@ -46,32 +46,29 @@ class RangeIndex:
     found with one dict lookup per prefix length present, not one test per range (a feed may hold thousands)."""
 
     def __init__(self, rows):
-        self._networks = {}  # (version, prefix length) -> {network address as int: [(position, row)]}
+        self._networks = {}  # (version, netmask as int) -> {network address as int: [(position, row)]}
         for position, row in enumerate(rows):
             try:
                 network = ipaddress.ip_network(row["value"])
             except (KeyError, TypeError, ValueError):
                 continue
-            by_address = self._networks.setdefault((network.version, network.prefixlen), {})
+            by_address = self._networks.setdefault((network.version, int(network.netmask)), {})
             by_address.setdefault(int(network.network_address), []).append((position, row))
-        bits = {4: 32, 6: 128}
-        self._masks = {version: [(length, ((1 << bits[version]) - 1) ^ ((1 << (bits[version] - length)) - 1))
-                                 for v, length in sorted(self._networks) if v == version] for version in bits}
+        self._masks = {version: [mask for v, mask in self._networks if v == version] for version in (4, 6)}
 
     def __bool__(self):
         return bool(self._networks)
 
     def containing(self, value):
         """The rows of every range holding the address `value`, in the order the lookup listed them."""
-        try:  # a dotted quad without ipaddress's object (most addresses); any other form through ipaddress
-            version, number = 4, int.from_bytes(socket.inet_pton(socket.AF_INET, value), "big")
-        except (OSError, TypeError, ValueError):
+        version, number = 4, canonical_ipv4_number(value)
+        if number is None:  # any other form of address through ipaddress
             try:
                 address = ipaddress.ip_address(value)
             except ValueError:
                 return []
             version, number = address.version, int(address)
         hits = []
-        for length, mask in self._masks[version]:
-            hits.extend(self._networks[(version, length)].get(number & mask, ()))
+        for mask in self._masks[version]:
+            hits.extend(self._networks[(version, mask)].get(number & mask, ()))
         return [row for _, row in sorted(hits, key=lambda hit: hit[0])]
