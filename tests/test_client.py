@@ -27,6 +27,8 @@ def test_regions_table_and_override():
         base_url_for("EU9")
     with pytest.raises(ValueError, match="http:// or https://"):
         base_url_for("FRA1", "ftp://x")
+    with pytest.raises(ValueError, match="base_url must be an http:// or https://"):
+        base_url_for("FRA1", "http://[::1")
 
 
 def test_me_sends_bearer_and_user_agent(ic):

@@ -194,3 +194,5 @@ def test_event_values_to_observables():
     assert to_observable("x", "url") == ("url", "x")
     assert to_observable("not a domain", "auto") is None
     assert to_observable("8.8.8.\x008", "auto") is None  # an embedded NUL: no value, not an error for the chunk
+    assert to_observable("http://[::1", "auto") is None  # urlsplit refuses it: no value, not an error either
+    assert to_observable("http://[::1", "url") == ("url", "http://[::1")

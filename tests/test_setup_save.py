@@ -271,6 +271,7 @@ CASES = [
     {}, {"region": "EU9"}, {"region": "usa1"}, {"timeout": "0"}, {"timeout": "600"}, {"timeout": "600.5"},
     {"timeout": "1e3"}, {"timeout": " 12 "}, {"timeout": ""}, {"log_level": "TRACE"}, {"log_level": "WARNING"},
     {"base_url": "ftp://x.example"}, {"base_url": "https://intel.example.org/api"}, {"base_url": "http:// x"},
+    {"base_url": "http://[::1"},
     {"proxy_url": "http://proxy:3128"}, {"proxy_username": "bob"}, {"proxy_username": "b@b"},
     {"proxy_username": "a b"},
 ]

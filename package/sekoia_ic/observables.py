@@ -129,7 +129,10 @@ def detect_type(value):
     if len(text) in HASH_TYPES_BY_LENGTH and _HEX.match(text):
         return "file"
     if "://" in text:
-        parts = urlsplit(text)
+        try:
+            parts = urlsplit(text)
+        except ValueError:  # an unclosed [IPv6] host: not a URL, and never an error for the whole chunk
+            return None
         return "url" if parts.scheme and parts.netloc else None
     if _EMAIL.match(text):
         return "email-addr"

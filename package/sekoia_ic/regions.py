@@ -24,8 +24,11 @@ WEB_APPS = {
 def check_http_url(url, what):
     """Return url without a trailing slash, or raise ValueError saying why it is not a usable http(s) URL."""
     url = (url or "").strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or " " in url:
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unclosed [IPv6] host: urlsplit's own words would not name the setting
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or " " in url:
         raise ValueError(f"{what} must be an http:// or https:// URL with a host name, got {url!r}")
     try:
         parts.port  # noqa: B018 - raises ValueError on a bad port
