@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from . import context_cache, errors
 from .context import summarise_context
-from .facts import CONTEXT_CACHE_COLLECTION
+from .facts import API_BUDGET_SPENT, CONTEXT_CACHE_COLLECTION
 from .observables import MAX_VALUE_LENGTH, TYPES, is_public_ip
 from .redaction import redact
 from .rest_handler import PersistentHandler
@@ -103,16 +103,14 @@ class ContextService:
         try:
             return context_cache.collection(service)
         except Exception as exc:  # noqa: BLE001 - the shared cache is an optimisation only
-            _say(result, "warning", f"sekoialookup: the shared cache {CONTEXT_CACHE_COLLECTION} is unavailable "
-                                    f"({type(exc).__name__}); asking the API directly")
+            _cache_unavailable(result, exc)
             return None
 
     def _cache_get(self, cache, observables, result):
         try:
             return context_cache.read_answers(cache, observables, self.clock())
         except Exception as exc:  # noqa: BLE001 - the shared cache is an optimisation only
-            _say(result, "warning", f"sekoialookup: the shared cache {CONTEXT_CACHE_COLLECTION} is unavailable "
-                                    f"({type(exc).__name__}); asking the API directly")
+            _cache_unavailable(result, exc)
             return {}
 
     def _cache_put(self, cache, answers, ttl, result):
@@ -144,7 +142,7 @@ class ContextService:
                     self._fail(result, wave, result["stop"])
                     continue
                 if self.clock() >= deadline:
-                    self._stop(result, observables[start:], _BUDGET_SPENT)
+                    self._stop(result, observables[start:], API_BUDGET_SPENT)
                     break
                 futures = [(o, pool.submit(client.indicator_context, *o)) for o in wave]
                 for observable, future in futures:
@@ -170,7 +168,7 @@ class ContextService:
                                "looked up are marked in sekoia_error")
             return "stop"
         except errors.BudgetExhaustedError:
-            self._stop(result, [observable], _BUDGET_SPENT)
+            self._stop(result, [observable], API_BUDGET_SPENT)
             return "stop"
         except (errors.APITimeoutError, errors.APIConnectionError) as exc:
             result["api_calls"] += 1
@@ -202,8 +200,9 @@ class ContextService:
         result["failures"].extend([t, v, error] for t, v in observables)
 
 
-_BUDGET_SPENT = ("the time this search may wait for the Sekoia.io API is spent (api_budget=<seconds> gives "
-                 "it more): the values left are marked in sekoia_error")
+def _cache_unavailable(result, exc):
+    _say(result, "warning", f"sekoialookup: the shared cache {CONTEXT_CACHE_COLLECTION} is unavailable "
+                            f"({type(exc).__name__}); asking the API directly")
 
 
 def _say(result, level, text):

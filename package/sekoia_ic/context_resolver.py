@@ -15,6 +15,7 @@ from cachetools import TTLCache
 from splunklib.binding import HTTPError
 
 from . import context_cache
+from .facts import API_BUDGET_SPENT
 
 CACHE_SIZE = 100_000
 ENDPOINT = "sekoia_ic/context"
@@ -71,8 +72,7 @@ class ContextResolver:
     def _ask(self, batch, answers, failures):
         budget = self._deadline - self.clock()
         if budget <= 0:
-            self._stop("the time this search may wait for the Sekoia.io API is spent (api_budget=<seconds> gives "
-                       "it more): the values left are marked in sekoia_error")
+            self._stop(API_BUDGET_SPENT)
             failures.update(dict.fromkeys(batch, self.stopped))
             return
         body = json.dumps({"observables": [[o.type, o.value] for o in batch], "ttl": self.ttl, "budget": budget})

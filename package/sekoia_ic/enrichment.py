@@ -12,6 +12,7 @@ from typing import NamedTuple, Optional
 from cachetools import Cache
 
 from .context import INACTIVE_KEYS, merge, summarise_rows
+from .facts import INDICATORS_COLLECTION
 from .fields import fields_for
 from .observables import (TYPES, InvalidObservable, canonical_ipv4_number, detect_type, is_public_ip, normalise,
                           unpad_ipv4)
@@ -128,7 +129,7 @@ class Enricher:
             return self.local_lookup.matches(observables)
         except Exception as exc:  # noqa: BLE001 - a missing or failing lookup must not break the search
             self.stats.errors += 1
-            self.say("warning", f"sekoialookup: the local lookup sekoia_ic_indicators could not be read "
+            self.say("warning", f"sekoialookup: the local lookup {INDICATORS_COLLECTION} could not be read "
                                 f"({_splunkd_failure(exc)}): events without local matches this time")
             return None
 

@@ -27,6 +27,10 @@ TIMEOUT_MAX = 600  # seconds; more than 0
 NO_API_KEY = ("No Sekoia.io API key is configured: an admin must enter one on the app's setup page "
               "(Apps > Sekoia.io Intelligence Center > Set up).")
 
+# The search's api_budget ran out: said by the context endpoint and by sekoialookup itself (the endpoint's stop).
+API_BUDGET_SPENT = ("the time this search may wait for the Sekoia.io API is spent (api_budget=<seconds> gives it "
+                    "more): the values left are marked in sekoia_error")
+
 
 def setup_rules():
     """What the setup page needs to validate a form the way settings.Settings.from_conf does."""

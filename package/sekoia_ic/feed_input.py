@@ -28,7 +28,7 @@ log = logging.getLogger(LOG_NAME)
 class FeedScript(Script):
     def get_scheme(self):
         scheme = Scheme("Sekoia.io Intelligence Center feed")
-        scheme.description = ("Keeps the sekoia_ic_indicators KV store lookup in sync with a Sekoia.io "
+        scheme.description = (f"Keeps the {INDICATORS_COLLECTION} KV store lookup in sync with a Sekoia.io "
                               "Intelligence Center feed.")
         scheme.use_external_validation = True
         scheme.use_single_instance = False
