@@ -151,8 +151,8 @@ class FeedSync:
         checkpoint.update(changes)
         if checkpoint.get("last_error"):  # the IC's own words may be in it: never store a credential
             checkpoint["last_error"] = redact(checkpoint["last_error"])
-        checkpoint.update({"_key": self.input.checkpoint_key, "input": self.input.name,
-                           "feed_id": self.input.feed_id, "source": self.input.source, **asdict(self.stats), "errors": self.stats.errors})
+        checkpoint.update({"_key": self.input.checkpoint_key, "input": self.input.name, "feed_id": self.input.feed_id,
+                           "source": self.input.source, **asdict(self.stats), "errors": self.stats.errors})
         self.checkpoints.save([checkpoint])
 
     # ------------------------------------------------------------------------------------------ run

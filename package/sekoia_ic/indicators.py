@@ -12,7 +12,7 @@ from stix2patterns.exceptions import ParseException
 from stix2patterns.v21.pattern import Pattern
 
 from .fast_patterns import comparisons as fast_comparisons
-from .observables import STIX_HASH_NAMES, InvalidObservable, normalise, row_key
+from .observables import MAX_VALUE_LENGTH, STIX_HASH_NAMES, InvalidObservable, normalise, row_key
 from .stix_common import TLP_MARKINGS, InvalidIndicator, parse_time
 
 NETWORK_REF_PATHS = (["dst_ref", "value"], ["src_ref", "value"])
@@ -166,7 +166,8 @@ class Indicator:
                 continue
             key = row_key(self.id, obs_type, value)
             rows[key] = {
-                "_key": key, "value": value, "ic_value": raw_value[:4096], "type": obs_type, "hash_type": hash_type, "is_range": is_range,
+                "_key": key, "value": value, "ic_value": raw_value[:MAX_VALUE_LENGTH], "type": obs_type,
+                "hash_type": hash_type, "is_range": is_range,
                 "indicator_id": self.id, "indicator_name": name[:1024],
                 "valid_from": valid_from, "valid_until": self.valid_until, "confidence": confidence,
                 "kill_chain_phases": phase_names, "modified": modified, "tlp": tlp, "feed_id": feed_id,

@@ -22,11 +22,13 @@ from .context_resolver import ContextResolver
 from .enrichment import DEFAULT_API_BUDGET, DEFAULT_TTL, MODES, Enricher, Stats, check_type
 from .internals import FastRecordReader, RepeatableFieldOption, is_last_chunk, use_fast_record_writer
 from .local_match import LocalLookup
+from .observables import TYPES
 from .redaction import redact
 from .settings import app_service, read_settings
 
 LOG_NAME = "sekoialookup"
 FIELD_NAME = re.compile(r"^[A-Za-z_][\w.:-]*$")
+TYPE_CHOICES = f"{', '.join(TYPES[:-1])} or {TYPES[-1]}"
 ENDPOINT_MARGIN = 30.0  # seconds the endpoint call may take beyond the API budget (its own splunkd calls)
 log = logging.getLogger(LOG_NAME)
 
@@ -37,8 +39,8 @@ class SekoiaLookupCommand(RepeatableFieldOption, FastRecordReader, StreamingComm
 
     field = Option(doc="Field(s) holding the values to look up: field=dest_ip, repeatable or a comma list.",
                    require=False)
-    observable_type = Option(name="type", doc="Observable type: auto (default), ipv4-addr, ipv6-addr, domain-name, url, email-addr, "
-                      "file or filename.", require=False, default="auto")
+    observable_type = Option(name="type", doc=f"Observable type: auto (default), {TYPE_CHOICES}.", require=False,
+                             default="auto")
     mode = Option(doc="local, api or both (default): local lookup only, API for every value, or API context "
                       "for local matches.", require=False, default="both")
     ttl = Option(doc="Seconds an API answer is reused (default 3600).", require=False, default=DEFAULT_TTL,
@@ -65,8 +67,8 @@ class SekoiaLookupCommand(RepeatableFieldOption, FastRecordReader, StreamingComm
             self._problem = ("sekoialookup: name the field(s) to look up, e.g. | sekoialookup field=dest_ip "
                              "(events passed unchanged)")
         elif self._type is None:
-            self._problem = (f"sekoialookup: unknown type={self.observable_type}: use auto, ipv4-addr, ipv6-addr, domain-name, "
-                             "url, email-addr, file or filename (events passed unchanged)")
+            self._problem = (f"sekoialookup: unknown type={self.observable_type}: use auto, {TYPE_CHOICES} "
+                             "(events passed unchanged)")
         elif (self.mode or "both").lower() not in MODES:
             self._problem = f"sekoialookup: unknown mode={self.mode}: use local, api or both (events passed unchanged)"
         elif not FIELD_NAME.match(self.prefix or "x"):

@@ -1,7 +1,7 @@
 """Observable types and values: how the app normalises them (one function for the feed, the events and the
-correlation searches' rows: the lookup's `value` is this normal form, entirely lowercase) (docs/design.md, "The lookup") and how it recognises the
-type of a bare value in an event. The feed and the search command use the same rules, so that a value from an
-event finds the row written from the feed."""
+correlation searches' rows: the lookup's `value` is this normal form, entirely lowercase; docs/design.md, "The
+lookup") and how it recognises the type of a bare value in an event. The feed and the search command use the
+same rules, so that a value from an event finds the row written from the feed."""
 import hashlib
 import ipaddress
 import re
