@@ -133,10 +133,8 @@ class HostLimiter:
                 continue
             with self._threads:
                 slots = self._take_slots(1 + len(errors))
-                if slots is None:
-                    pass
-                else:
-                    with self._locked_state() as state:
+                if slots is not None:
+                    with self._locked_state() as state:  # again under the lock: another process may have sent
                         now = time.time()
                         errors = self._recent_errors(state.data, now)
                         slot = max(state.data.get("next_slot", 0.0), state.data.get("held_until", 0.0), now)
