@@ -169,3 +169,41 @@ def test_settings_splunk_does_not_document_are_refused(tmp_path):
     (app / "default" / "transforms.conf").write_text("[t]\ncollection = c\nmatch_type = CIDR(value)\nbogus = 1\n")
     with pytest.raises(ValueError, match="bogus"):
         SplunkdStandIn(app_dir=app)
+
+
+# ---------------------------------------------------------------------------------------------- credentials' namespace
+def test_a_credential_belongs_to_the_namespace_it_was_created_in(splunkd):
+    """REST API "Basic concepts > Namespace": an app-shared object is seen from its app (or the "-" wildcard),
+    not from another app's namespace, until it is shared global."""
+    service_for(splunkd).storage_passwords.create("s3cret", "api_key", "sekoia_ic")
+    assert splunkd.passwords["sekoia_ic:api_key:"]["app"] == "sekoia_ic"
+    elsewhere = client.Service(scheme="http", host="127.0.0.1", port=splunkd.port, token=SESSION_KEY,
+                               owner="nobody", app="search")
+    assert "sekoia_ic:api_key:" not in elsewhere.storage_passwords
+    with pytest.raises(binding.HTTPError) as caught:
+        elsewhere.get("storage/passwords/sekoia_ic:api_key:")
+    assert caught.value.status == 404
+    anywhere = client.Service(scheme="http", host="127.0.0.1", port=splunkd.port, token=SESSION_KEY,
+                              owner="-", app="-")
+    assert anywhere.get("storage/passwords/sekoia_ic:api_key:").status == 200
+    service_for(splunkd).post("storage/passwords/sekoia_ic:api_key:/acl", body={"sharing": "global", "owner": "nobody"})
+    assert elsewhere.storage_passwords["sekoia_ic:api_key:"].clear_password == "s3cret"
+
+
+def test_an_acl_update_needs_sharing_and_owner_in_the_body(splunkd):
+    """splunklib's post(owner=, sharing=) makes them the URL's namespace (here nobody/system, where the app's
+    credential is not) and sends neither: splunkd refuses; in the body, as solnlib sends them, it is applied."""
+    service = service_for(splunkd)
+    service.storage_passwords.create("s3cret", "api_key", "sekoia_ic")
+    perms = {"perms.read": "admin", "perms.write": "admin"}
+    with pytest.raises(binding.HTTPError) as caught:
+        service.post("storage/passwords/sekoia_ic:api_key:/acl", owner="nobody", sharing="app", **perms)
+    assert caught.value.status == 404
+    assert splunkd.requests[-1][1] == "/servicesNS/nobody/system/storage/passwords/sekoia_ic:api_key:/acl"
+    with pytest.raises(binding.HTTPError) as caught:
+        service.post("storage/passwords/sekoia_ic:api_key:/acl", **perms)
+    assert caught.value.status == 400 and "sharing" in str(caught.value)
+    service.post("storage/passwords/sekoia_ic:api_key:/acl", body={"sharing": "app", "owner": "nobody", **perms})
+    acl = json.loads(service.get("storage/passwords/sekoia_ic:api_key:", output_mode="json").body.read())
+    assert acl["entry"][0]["acl"]["perms"] == {"read": ["admin"], "write": ["admin"]}
+    assert acl["entry"][0]["acl"]["app"] == "sekoia_ic" and acl["entry"][0]["acl"]["sharing"] == "app"

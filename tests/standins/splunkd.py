@@ -15,15 +15,21 @@ It follows the Splunk REST API Reference Manual (splunkd 9.x):
   most [kvstore] max_rows_per_query rows. Unknown collections answer 404.
 - storage/passwords ("Access endpoint descriptions > storage/passwords"): entities named
   `realm:username:`, clear_password in the content, POST name/password/realm creates (409 if it exists),
-  POST password to the entity updates, DELETE removes.
+  POST password to the entity updates, DELETE removes. A credential belongs to the namespace it was created in
+  ("Basic concepts > Namespace"): created through /servicesNS/<owner>/<app>/ it has that app and owner (sharing
+  app; /services/ is nobody/system), and a namespace sees it only when it names that app, or "-", or when the
+  credential is shared global or lives in system. Elsewhere it is 404, as splunkd answers.
 - configs/conf-<file> and properties/<file> ("Configuration endpoint descriptions"): the app's default/*.conf
   files as splunkd would have loaded them, plus stanzas and keys written through the API.
 - data/inputs/sekoia_ic_feed[/<name>[/enable|/disable]] ("Input endpoint descriptions" > data/inputs/<modular
   input>): the stanzas of inputs.conf; a create or edit runs the scheme's external validation, the real
   bin/sekoia_ic_feed.py --validate-arguments, and answers 400 with its message when it fails.
 - authentication/current-context ("Access endpoint descriptions"): the session's username, roles, capabilities.
-- storage/passwords/<name>/acl: POST sharing, owner, perms.read, perms.write; a credential is listed only to
-  roles its perms.read names (admin_all_objects sees all).
+- storage/passwords/<name>/acl ("Access Control Lists" in "Basic concepts": an ACL update takes `sharing` and
+  `owner`, with perms.read, perms.write): `sharing` and `owner` must be in the form body, as solnlib sends them;
+  splunklib's post(owner=, sharing=) turns them into the URL's namespace instead and sends none (../shared/
+  DESIGN.md, 2026-12), which splunkd refuses with 400. A credential is listed only to roles its perms.read names
+  (admin_all_objects sees all).
 - JSON output as splunkd writes it: `disabled` is a JSON boolean; `f=<field>` (repeatable) keeps only those
   content fields ("REST API Reference > Pagination and filtering parameters").
 - server/info ("Introspection endpoint descriptions > server/info"): version, serverName, server_roles
@@ -153,10 +159,11 @@ class SplunkdStandIn(LoopbackServer):
         with self.lock:
             return [copy.deepcopy(doc) for doc in self.kv[collection].values()]
 
-    def set_password(self, realm, username, password):
+    def set_password(self, realm, username, password, app="sekoia_ic", owner="nobody"):
+        """A credential as created through /servicesNS/<owner>/<app>/storage/passwords (no ACL of its own)."""
         with self.lock:
-            self.passwords[f"{realm}:{username}:"] = {"realm": realm, "username": username,
-                                                      "clear_password": password}
+            self.passwords[f"{realm}:{username}:"] = {"realm": realm, "username": username, "clear_password": password,
+                                                      "app": app, "owner": owner, "sharing": "app"}
 
     def set_conf(self, name, stanza, **values):
         with self.lock:
@@ -757,19 +764,31 @@ class _Handler(BaseHTTPRequestHandler):
         record = self.standin.passwords[name]
         content = {"realm": record["realm"], "username": record["username"],
                    "clear_password": record["clear_password"], "password": "********", "encr_password": "$7$stand-in"}
-        entity = _Entity(name, content, owner=owner, app=app, path=f"{ns}/storage/passwords/{quote(name, safe='')}")
+        entity = _Entity(name, content, owner=record.get("owner", "nobody"), app=record.get("app", "sekoia_ic"),
+                         sharing=record.get("sharing", "app"),
+                         path=f"{ns}/storage/passwords/{quote(name, safe='')}")
         if record.get("acl"):
             entity.acl.update(record["acl"])
         return entity
 
-    def _may_read_password(self, name):
-        acl = self.standin.passwords[name].get("acl")
+    @staticmethod
+    def _in_namespace(record, owner, app):
+        """Whether a credential is visible from /servicesNS/<owner>/<app>."""
+        if record.get("sharing") == "user" and owner not in ("-", record.get("owner")):
+            return False
+        return app == "-" or record.get("app", "sekoia_ic") in (app, "system") or record.get("sharing") == "global"
+
+    def _may_read_password(self, name, owner="-", app="-"):
+        record = self.standin.passwords[name]
+        if not self._in_namespace(record, owner, app):
+            return False
+        acl = record.get("acl")
         if not acl or self.standin.authz.has(self.user, "admin_all_objects"):
             return True
         allowed = set(acl["perms"]["read"])
         return "*" in allowed or bool(allowed & self.standin.authz.expand(self.user["roles"]))
 
-    def _passwords(self, rest, method, params, output_mode, base, ns, owner, app, **_):
+    def _passwords(self, rest, method, params, output_mode, base, ns, owner, app, form=None, **_):
         s = self.standin
         path = ns + "/storage/passwords"
         self._require("list_storage_passwords" if method == "GET" else "admin_all_objects or edit_storage_passwords")
@@ -777,7 +796,7 @@ class _Handler(BaseHTTPRequestHandler):
             if not rest:
                 if method == "GET":
                     entities = [self._password_entity(n, ns, owner, app) for n in sorted(s.passwords)
-                                if self._may_read_password(n)]
+                                if self._may_read_password(n, owner, app)]
                     return (200,) + render(entities, path, base, output_mode, "passwords")
                 if method == "POST":
                     username, password = params.get("name"), params.get("password")
@@ -787,16 +806,27 @@ class _Handler(BaseHTTPRequestHandler):
                     name = f"{realm}:{username}:"
                     if name in s.passwords:
                         raise HTTPFailure(409, f"An object with name={name} already exists")
-                    s.passwords[name] = {"realm": realm, "username": username, "clear_password": password}
+                    if "-" in (owner, app):
+                        raise HTTPFailure(400, "Cannot create an object in a wildcard namespace")
+                    s.passwords[name] = {"realm": realm, "username": username, "clear_password": password,
+                                         "app": app, "owner": owner, "sharing": "app"}
                     return (201,) + render([self._password_entity(name, ns, owner, app)], path, base, output_mode,
                                            "passwords")
             else:
                 name = rest[0]
-                if name not in s.passwords or not self._may_read_password(name):
+                if name not in s.passwords or not self._may_read_password(name, owner, app):
                     raise HTTPFailure(404, f"Could not find object id={name}")
                 if rest[1:] == ["acl"] and method == "POST":
-                    s.passwords[name]["acl"] = {
-                        "sharing": params.get("sharing", "app"), "owner": params.get("owner", "nobody"),
+                    missing = [k for k in ("sharing", "owner") if not form.get(k)]
+                    if missing:
+                        raise HTTPFailure(400, f"Missing argument(s) for an ACL update: {', '.join(missing)}")
+                    sharing = form["sharing"][-1]
+                    if sharing not in ("user", "app", "global", "system"):
+                        raise HTTPFailure(400, f"Invalid sharing={sharing}")
+                    record = s.passwords[name]
+                    record.update(sharing=sharing, owner=form["owner"][-1])
+                    record["acl"] = {
+                        "sharing": sharing, "owner": form["owner"][-1],
                         "perms": {"read": [r.strip() for r in params.get("perms.read", "*").split(",") if r.strip()],
                                   "write": [r.strip() for r in params.get("perms.write", "admin").split(",")
                                             if r.strip()]}}

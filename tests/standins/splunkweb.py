@@ -7,20 +7,88 @@ JavaScript with Simple XML", and "Splunk Web REST proxy: /splunkd/__raw"):
   splunkweb_csrf_token_<port> cookie, named after this Splunk Web's own port (several Splunk Web instances on one
   host each set their own);
 - GET /<locale>/static/app/<app>/<file> serves appserver/static;
-- /<locale>/splunkd/__raw/<path> forwards to splunkd with the logged-in user's session key; a POST or DELETE
-  without the X-Splunk-Form-Key header equal to this instance's CSRF token is refused with 401, as Splunk Web
-  does. Every proxied exchange is recorded (method, path, status, request body, response body), so that tests can
-  look for a secret in anything that reached the browser.
+- /<locale>/splunkd/__raw/<path> forwards to splunkd only what an [expose:<name>] stanza registers, and
+  answers every other path with Splunk Web's HTML 404 page, without asking splunkd. web.conf.spec, [expose:...]:
+  "Registers a splunkd-based endpoint that should be made available to the UI under the /splunkd and
+  /splunkd/__raw hierarchies"; `pattern` matches under /services and /servicesNS/*/*, "*" is one path element,
+  "**" any number of them, an element ending in "*" a prefix; `methods` is a comma list, "Default: GET". The
+  rules are Splunk's own system default web.conf (SYSTEM_EXPOSE below: the built-in endpoints a setup page may
+  use, as checked in ../shared/DESIGN.md "Splunk facts checked in review (2026-12)": public copies of 8.2 and 9.x
+  agree, and they expose no app's endpoint and data/inputs only for built-in input types) plus the [expose:*]
+  stanzas of the app's default/web.conf. Nothing else is forwarded: the stand-in is never kinder than that.
+- A forwarded POST or DELETE without the X-Splunk-Form-Key header equal to this instance's CSRF token is refused
+  with 401, as Splunk Web does. Every proxied exchange is recorded (method, path, status, request body, response
+  body), so that tests can look for a secret in anything that reached the browser.
 It renders no other Simple XML element (searches, charts): the setup view needs none.
 """
 import secrets
+import time
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from xml.etree import ElementTree
 
+from .conffile import read_conf
 from .loopback import LoopbackServer
+
+# Splunk's $SPLUNK_HOME/etc/system/default/web.conf [expose:*] rules for the built-in endpoints (pattern, methods).
+SYSTEM_EXPOSE = (
+    ("configs/conf-*", "GET,POST"), ("configs/conf-*/*", "GET,POST,DELETE"),
+    ("properties", "GET"), ("properties/**", "GET,POST"),
+    ("apps/local", "GET"), ("apps/local/*", "GET,POST,DELETE"), ("apps/local/*/_reload", "GET,POST"),
+    ("storage/passwords", "GET,POST"), ("storage/passwords/*", "GET,POST,DELETE"),
+    ("search/jobs", "GET,POST"), ("search/jobs/**", "GET,POST,DELETE"),
+    ("authentication/current-context", "GET"),
+    ("data/inputs/monitor", "GET,POST"), ("data/inputs/monitor/**", "GET,POST,DELETE"),
+    ("data/inputs/script", "GET,POST"), ("data/inputs/script/**", "GET,POST,DELETE"),
+    ("data/inputs/tcp/**", "GET,POST,DELETE"), ("data/inputs/udp", "GET,POST"), ("data/inputs/udp/**", "GET,POST,DELETE"),
+)
+NOT_FOUND_PAGE = ("<!doctype html><html><head><title>Page not found! - Splunk</title></head><body>"
+                  "<h1>Oops.</h1><p>Page not found! Click <a href=\"/\">here</a> to return to Splunk homepage.</p>"
+                  "</body></html>")
+
+
+def expose_rules(app_dir):
+    """(pattern, methods) of Splunk's system default web.conf plus the app's default/web.conf [expose:*] stanzas."""
+    rules = [(pattern, {m.strip().upper() for m in methods.split(",")}) for pattern, methods in SYSTEM_EXPOSE]
+    web_conf = Path(app_dir) / "default" / "web.conf"
+    if web_conf.exists():
+        for stanza, values in read_conf(web_conf).items():
+            if stanza.startswith("expose:") and values.get("pattern"):
+                methods = values.get("methods") or "GET"
+                rules.append((values["pattern"].strip(), {m.strip().upper() for m in methods.split(",") if m.strip()}))
+    return rules
+
+
+def pattern_matches(pattern, elements):
+    """web.conf.spec's matching of a `pattern` against the path elements under /services."""
+    return _match(pattern.strip("/").split("/"), list(elements))
+
+
+def _match(parts, elements):
+    if not parts:
+        return not elements
+    head, rest = parts[0], parts[1:]
+    if head == "**":
+        return any(_match(rest, elements[i:]) for i in range(len(elements) + 1))
+    if not elements:
+        return False
+    element = elements[0]
+    if head == element or head == "*" or (head.endswith("*") and element.startswith(head[:-1])):
+        return _match(rest, elements[1:])
+    return False
+
+
+def service_elements(path):
+    """The path elements under /services or /servicesNS/<owner>/<app> (query dropped), None for anything else."""
+    elements = [e for e in path.split("?", 1)[0].split("/") if e]
+    if elements[:1] == ["services"]:
+        return elements[1:]
+    if elements[:1] == ["servicesNS"] and len(elements) >= 3:
+        return elements[3:]
+    return None
+
 
 PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{label} | Splunk</title>
@@ -46,6 +114,13 @@ class SplunkWebStandIn(LoopbackServer):
         self.exchanges = []  # (method, path, status, request body, response body) through /splunkd/__raw
         self.requests = []  # (method, path) of every request, pages and static files included
         self.script_delay = 0.0  # seconds before a script is served (a slow network: the page is usable before)
+        self.expose = expose_rules(self.app_dir)
+        self.refused = []  # (method, path) that no expose rule lets through: Splunk Web's 404, splunkd never asked
+
+    def exposed(self, method, path):
+        elements = service_elements(path)
+        return elements is not None and any(method in methods and pattern_matches(pattern, elements)
+                                            for pattern, methods in self.expose)
 
     def view_url(self, view):
         return f"{self.url}/en-US/app/{self.app}/{view}"
@@ -58,7 +133,8 @@ class SplunkWebStandIn(LoopbackServer):
             inner = (html.text or "") + "".join(ElementTree.tostring(child, encoding="unicode", method="html")
                                                 for child in html)
             panels.append(f'<div class="dashboard-panel">{inner}</div>')
-        scripts = "".join(f'<script src="/en-US/static/app/{self.app}/{name.strip()}"></script>'
+        # Simple XML does not promise the order in which a dashboard's scripts run: async, whichever loads first.
+        scripts = "".join(f'<script async src="/en-US/static/app/{self.app}/{name.strip()}"></script>'
                           for name in root.get("script", "").split(",") if name.strip())
         return PAGE.format(label=root.findtext("label") or view, description=root.findtext("description") or "",
                            panels="".join(panels), app=self.app, app_label="Sekoia.io Intelligence Center",
@@ -108,7 +184,6 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(404, "not found", "text/plain")
             ctype = {"js": "application/javascript", "css": "text/css"}.get(file.suffix[1:], "application/octet-stream")
             if file.suffix == ".js" and web.script_delay:
-                import time
                 time.sleep(web.script_delay)
             return self._send(200, file.read_bytes(), ctype)
         if path.startswith(proxy_prefix):
@@ -117,6 +192,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _proxy(self, method, path):
         web = self.web
+        if not web.exposed(method, path):
+            web.refused.append((method, path))
+            web.proxied.append((method, path, 404))
+            return self._send(404, NOT_FOUND_PAGE)
         if method in ("POST", "DELETE") and self.headers.get("X-Splunk-Form-Key") != web.csrf:
             web.proxied.append((method, path, 401))
             return self._send(401, '{"messages":[{"type":"ERROR","text":"Splunk Web CSRF check failed"}]}',
