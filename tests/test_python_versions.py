@@ -19,7 +19,7 @@ import sys
 sys.path.insert(0, sys.argv[1])
 sys.path.insert(0, sys.argv[2])
 import sekoia_ic.feed_input, sekoia_ic.lookup_command, sekoia_ic.check_command, sekoia_ic.taxii_sync
-import sekoia_ic_context, sekoia_ic_secrets
+import sekoia_ic_context, sekoia_ic_setup
 from sekoia_ic.indicators import rows_for
 from sekoia_ic.enrichment import to_observable
 rows = rows_for({"type": "indicator", "id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",

@@ -57,8 +57,9 @@ def status_after(browser, button_id):
     return element.get_attribute("class").rsplit("-", 1)[-1], element.text
 
 
-def posts(web):
-    return [(m, p) for m, p, _ in web.proxied if m in ("POST", "DELETE")]
+def splunkd_writes(splunkd):
+    """The writes splunkd got, the setup endpoint's own request aside."""
+    return [(m, p) for m, p, _ in splunkd.requests if m in ("POST", "DELETE") and not p.endswith("sekoia_ic/setup")]
 
 
 def test_first_setup_saves_everything_and_tests_the_connection(browser, web, splunkd, ic):
@@ -67,7 +68,8 @@ def test_first_setup_saves_everything_and_tests_the_connection(browser, web, spl
     assert browser.find_element(By.ID, "sekoia-feed-id").get_attribute("value") == \
         "d6092c37-d8d7-45c3-8aff-c4dc26030608"
     regions = [o.text for o in Select(browser.find_element(By.ID, "sekoia-region")).options]
-    assert regions[3] == "UAE1 — https://app.uae1.sekoia.io/api" and len(regions) == 5
+    assert regions[3] == "UAE1 — https://app.uae1.sekoia.io/api" and len(regions) == 6
+    assert regions[5] == "SGP1 — https://api.sgp1.sekoia.io"
     fill(browser, "sekoia-api-key", "good-key")
     Select(browser.find_element(By.ID, "sekoia-region")).select_by_value("USA1")
     fill(browser, "sekoia-base-url", ic.url)
@@ -82,7 +84,11 @@ def test_first_setup_saves_everything_and_tests_the_connection(browser, web, spl
     feed_input = splunkd.confs["inputs"]["sekoia_ic_feed://default"]
     assert feed_input["disabled"] == "0" and feed_input["feed_id"] == "d6092c37-d8d7-45c3-8aff-c4dc26030608"
     assert splunkd.app_state == {"configured": "1", "reloads": 1}
-    assert ("POST", "/servicesNS/nobody/system/apps/local/sekoia_ic/_reload?output_mode=json", 200) in web.proxied
+    assert ("POST", "/servicesNS/nobody/system/apps/local/sekoia_ic/_reload") in splunkd_writes(splunkd)
+    # Through Splunk Web, the page called only the app's endpoint and what Splunk exposes by default.
+    assert web.refused == []
+    assert {p.split("?")[0] for _, p, _ in web.proxied} == {
+        "/services/authentication/current-context", "/servicesNS/nobody/sekoia_ic/sekoia_ic/setup"}
     assert "A key is saved" in browser.find_element(By.ID, "sekoia-api-key-state").text
     assert browser.find_element(By.ID, "sekoia-api-key").get_attribute("value") == ""
 
@@ -95,9 +101,11 @@ def test_first_setup_saves_everything_and_tests_the_connection(browser, web, spl
 @pytest.mark.parametrize("field, value, words", [
     ("sekoia-api-key", "", "Enter the Sekoia.io API key"),
     ("sekoia-api-key", "abc def", "must not contain spaces"),
-    ("sekoia-base-url", "htp//nowhere", "not a URL"),
-    ("sekoia-base-url", "ftp://files.example.org", "must start with http:// or https://"),
-    ("sekoia-proxy-url", "proxy:3128 x", "must not contain spaces"),
+    ("sekoia-base-url", "htp//nowhere", "must be an http:// or https:// URL"),
+    ("sekoia-base-url", "ftp://files.example.org", "must be an http:// or https:// URL"),
+    ("sekoia-proxy-url", "proxy:3128 x", "must be an http:// or https:// URL"),
+    ("sekoia-proxy-url", "http://bob:pw@proxy:3128", "in their own fields"),
+    ("sekoia-proxy-password", "pw", "needs a proxy user"),
     ("sekoia-feed-id", "../../etc", "feed's UUID"),
 ])
 def test_bad_input_is_refused_beside_the_field(browser, web, splunkd, field, value, words):
@@ -109,7 +117,7 @@ def test_bad_input_is_refused_beside_the_field(browser, web, splunkd, field, val
     kind, text = status_after(browser, "sekoia-save")
     assert kind == "error" and "Nothing was saved" in text
     assert words in browser.find_element(By.ID, f"{field}-error").text
-    assert posts(web) == []
+    assert splunkd_writes(splunkd) == []
     assert repr(splunkd.confs) + repr(splunkd.passwords) == before
 
 
@@ -120,8 +128,8 @@ def test_unknown_region_is_refused(browser, web, splunkd):
                            "document.getElementById('sekoia-region').add(o);")
     Select(browser.find_element(By.ID, "sekoia-region")).select_by_value("EU9")
     kind, _ = status_after(browser, "sekoia-save")
-    assert kind == "error" and "Choose one of FRA1" in browser.find_element(By.ID, "sekoia-region-error").text
-    assert posts(web) == []
+    assert kind == "error" and "must be one of FRA1" in browser.find_element(By.ID, "sekoia-region-error").text
+    assert splunkd_writes(splunkd) == []
 
 
 def test_saved_key_is_never_shown_and_is_replaced_or_kept(browser, web, splunkd):
@@ -172,3 +180,8 @@ def test_requests_without_the_csrf_header_are_refused(web, splunkd):
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(request, timeout=10)
     assert caught.value.code == 401 and splunkd.passwords == {}
+    request = urllib.request.Request(f"{web.url}/en-US/splunkd/__raw/servicesNS/nobody/sekoia_ic/sekoia_ic/setup",
+                                     data=b'{"action": "remove_api_key"}', method="POST")
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=10)
+    assert caught.value.code == 401 and not [p for _, p, _ in splunkd.requests if p.endswith("sekoia_ic/setup")]

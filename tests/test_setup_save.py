@@ -10,7 +10,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from tests.conftest import SESSION_KEY, STAGE_DIR
+from tests.conftest import API_KEY, SESSION_KEY, STAGE_DIR
 from tests.standins.splunkd import SplunkdStandIn
 from tests.standins.splunkweb import SplunkWebStandIn
 from tests.test_setup_page import fill, headless_chromium, open_setup, status_after
@@ -75,7 +75,7 @@ def test_the_saved_key_never_travels_back(browser, web, splunkd, ic):
     # The page asks the app's endpoint whether a key exists; it never talks to storage/passwords itself (splunkd
     # answers even a write there with clear_password).
     assert [p for _, p, *_ in web.exchanges if "storage/passwords" in p] == []
-    assert any("sekoia_ic/secrets" in p for _, p, *_ in web.exchanges)
+    assert any("sekoia_ic/setup" in p for _, p, *_ in web.exchanges)
     edit_form(browser)
     kind, text = status_after(browser, "sekoia-save")
     assert kind == "ok", text
@@ -153,6 +153,36 @@ def test_a_failed_update_never_disables_the_feed(browser, web, splunkd, ic):
     assert splunkd.confs["inputs"][INPUT]["feed_id"] == "d6092c37-d8d7-45c3-8aff-c4dc26030608"
 
 
+@pytest.mark.parametrize("step, path", [("enabling the feed input", r"data/inputs/sekoia_ic_feed/default/enable$"),
+                                        ("the proxy password", r"storage/passwords$")])
+def test_a_first_setup_whose_input_or_proxy_write_fails_keeps_nothing_and_a_retry_finishes(browser, web, splunkd,
+                                                                                         ic, step, path):
+    splunkd.set_conf("sekoia_ic", "settings", base_url=ic.url)
+    if step == "the proxy password":  # the key is updated (its entity's path), the proxy password created
+        splunkd.set_password("sekoia_ic", "api_key", OLD_KEY)
+        splunkd.confs["inputs"][INPUT]["disabled"] = "0"
+    before = state_of(splunkd)
+    open_setup(browser, web)
+    fill(browser, "sekoia-proxy-url", "http://proxy.example.org:3128")
+    fill(browser, "sekoia-proxy-username", "alice")
+    fill(browser, "sekoia-proxy-password", "pw-0815")
+    splunkd.inject_failure(path, status=500, message="Internal failure", method="POST")
+    fill(browser, "sekoia-api-key", NEW_KEY)
+    kind, text = status_after(browser, "sekoia-save")
+    assert kind == "error" and f"{step} failed" in text and "Internal failure" in text
+    if step == "enabling the feed input":
+        assert "Not saved, the previous settings are kept" in text and state_of(splunkd) == before
+    else:
+        assert text.startswith("Partly saved: the settings") and "the new API key" in text
+        assert PROXY_SECRET not in splunkd.passwords and splunkd.passwords[KEY]["clear_password"] == NEW_KEY
+    fill(browser, "sekoia-proxy-password", "pw-0815")
+    kind, text = status_after(browser, "sekoia-save")
+    assert kind == "ok", text
+    assert splunkd.confs["inputs"][INPUT]["disabled"] == "0"
+    assert splunkd.passwords[PROXY_SECRET]["clear_password"] == "pw-0815"
+    assert splunkd.passwords[PROXY_SECRET]["acl"]["perms"]["read"] == ["admin", "sc_admin"]
+
+
 # ---------------------------------------------------------------------------------------------- the form
 def test_a_double_click_saves_once(browser, web, splunkd, ic):
     open_setup(browser, web)
@@ -162,9 +192,10 @@ def test_a_double_click_saves_once(browser, web, splunkd, ic):
     WebDriverWait(browser, 30).until(
         lambda d: "sekoia-ok" in d.find_element(By.ID, "sekoia-status").get_attribute("class"))
     time.sleep(0.5)
-    settings_writes = [p for m, p, _ in web.proxied if m == "POST" and "conf-sekoia_ic/settings" in p]
-    key_writes = [p for m, p, _ in web.proxied if m == "POST" and "sekoia_ic/secrets" in p]
-    assert len(settings_writes) == 1 and len(key_writes) == 1
+    saves = [p for m, p, _ in web.proxied if m == "POST" and "sekoia_ic/setup" in p]
+    settings_writes = [p for m, p, _ in splunkd.requests if m == "POST" and "conf-sekoia_ic/settings" in p]
+    key_writes = [p for m, p, _ in splunkd.requests if m == "POST" and p.endswith("storage/passwords")]
+    assert len(saves) == 1 and len(settings_writes) == 1 and len(key_writes) == 1
     assert splunkd.passwords[KEY]["clear_password"] == NEW_KEY
 
 
@@ -210,19 +241,42 @@ def test_the_csrf_token_of_this_splunk_web_is_used(browser, web, splunkd):
     assert kind == "ok", text
 
 
-def test_a_visitor_without_the_rights_gets_a_read_only_page(browser, splunkd, tmp_path):
-    splunkd.add_session("user-key", "ana", ["user"])
+@pytest.mark.parametrize("roles", [["user"], ["power"], ["user", "sekoia_ic_analyst"]])
+def test_a_visitor_without_the_rights_gets_a_truthful_read_only_page(browser, splunkd, ic, tmp_path, roles):
+    """The settings are for admins: a visitor is told so, and shown no value the page cannot know (no "no key
+    saved" while one is, no default feed while another is configured)."""
+    configured(splunkd, ic)
+    splunkd.confs["inputs"][INPUT]["feed_id"] = "another-feed"
+    splunkd.add_session("user-key", "ana", roles)
     splunkd.scratch_dir = tmp_path
     with SplunkWebStandIn(splunkd, STAGE_DIR, "user-key") as web:
         browser.get(web.view_url("sekoia_ic_setup"))
         WebDriverWait(browser, 15).until(
             lambda d: d.find_element(By.ID, "sekoia-setup").get_attribute("data-state") == "readonly")
-        assert "admin" in browser.find_element(By.ID, "sekoia-notice").text
-        assert not browser.find_element(By.ID, "sekoia-save").is_enabled()
-        assert not browser.find_element(By.ID, "sekoia-api-key").is_enabled()
-        assert browser.find_element(By.ID, "sekoia-region").get_attribute("value") == "FRA1"
+        notice = browser.find_element(By.ID, "sekoia-notice").text
+        assert "Only a Splunk admin" in notice and "admin_all_objects" in notice
+        assert not browser.find_element(By.ID, "sekoia-setup-form").is_displayed()
+        visible = browser.find_element(By.TAG_NAME, "body").text
+        for untrue in ("No API key is saved yet", "d6092c37", "FRA1"):
+            assert untrue not in visible
         assert [p for m, p, _ in web.proxied if m != "GET"] == []
-        assert [p for m, p, s in web.proxied if s == 403] == []  # it did not even try what it may not do
+        assert [p for m, p, s in web.proxied if s >= 400] == []  # it did not even try what it may not do
+
+
+def test_the_setup_endpoint_is_for_admins_only(splunkd, ic):
+    """restmap.conf capability admin_all_objects: splunkd itself refuses other roles, whatever the page does."""
+    from splunklib import binding, client
+    configured(splunkd, ic)
+    for roles in (["user"], ["power"], ["user", "sekoia_ic_analyst"]):
+        splunkd.add_session("k-" + roles[-1], "ana", roles)
+        service = client.Service(scheme="http", host="127.0.0.1", port=splunkd.port, token="k-" + roles[-1],
+                                 owner="nobody", app="sekoia_ic")
+        for call in (lambda: service.get("sekoia_ic/setup"),
+                     lambda: service.post("sekoia_ic/setup", body='{"action": "remove_api_key"}')):
+            with pytest.raises(binding.HTTPError) as caught:
+                call()
+            assert caught.value.status == 403 and "admin_all_objects" in str(caught.value)
+    assert KEY in splunkd.passwords
 
 
 def test_a_load_error_is_shown_not_taken_for_no_input(browser, web, splunkd):
@@ -231,7 +285,19 @@ def test_a_load_error_is_shown_not_taken_for_no_input(browser, web, splunkd):
     WebDriverWait(browser, 15).until(
         lambda d: d.find_element(By.ID, "sekoia-setup").get_attribute("data-state") == "error")
     assert "splunkd is busy" in browser.find_element(By.ID, "sekoia-status").text
-    assert not browser.find_element(By.ID, "sekoia-save").is_enabled()
+    assert not browser.find_element(By.ID, "sekoia-save").is_displayed()
+
+
+def test_an_unknown_input_says_to_restart_and_saves_nothing(browser, web, splunkd):
+    """splunkd answers 404 for a modular input whose scheme it has not loaded (a fresh install before a
+    restart): that is no "no input", and nothing may claim the feed sync is enabled."""
+    del splunkd.confs["inputs"][INPUT]
+    browser.get(web.view_url("sekoia_ic_setup"))
+    WebDriverWait(browser, 15).until(
+        lambda d: d.find_element(By.ID, "sekoia-setup").get_attribute("data-state") == "error")
+    text = browser.find_element(By.ID, "sekoia-status").text
+    assert "restart Splunk" in text and "404" in text and "enabled" not in text
+    assert [m for m, *_ in web.proxied if m != "GET"] == []
 
 
 def test_the_key_can_be_removed(browser, web, splunkd, ic):
@@ -266,31 +332,29 @@ def test_proxy_credentials_move_out_of_the_conf(browser, web, splunkd, ic):
     assert PROXY_SECRET not in splunkd.passwords
 
 
-# ---------------------------------------------------------------------------------------------- one set of rules
-CASES = [
-    {}, {"region": "EU9"}, {"region": "usa1"}, {"timeout": "0"}, {"timeout": "600"}, {"timeout": "600.5"},
-    {"timeout": "1e3"}, {"timeout": " 12 "}, {"timeout": ""}, {"log_level": "TRACE"}, {"log_level": "WARNING"},
-    {"base_url": "ftp://x.example"}, {"base_url": "https://intel.example.org/api"}, {"base_url": "http:// x"},
-    {"base_url": "http://[::1"},
-    {"proxy_url": "http://proxy:3128"}, {"proxy_username": "bob"}, {"proxy_username": "b@b"},
-    {"proxy_username": "a b"},
-]
-
-
-def test_the_page_validates_as_the_python_settings_do(browser, web):
-    """One definition (facts.setup_rules) drives both: every case accepted or refused alike."""
-    from sekoia_ic.errors import ConfigurationError
-    from sekoia_ic.settings import Settings
+# ---------------------------------------------------------------------------------------------- the page's words
+def test_what_splunkd_or_a_field_says_is_shown_as_text(browser, web, splunkd, ic):
+    configured(splunkd, ic)
+    markup = '"><img src=x onerror="window.pwned=1">'
+    splunkd.set_conf("sekoia_ic", "settings", ca_bundle=markup)
     open_setup(browser, web)
-    base = {"api_key": "k", "region": "FRA1", "base_url": "", "proxy_url": "", "proxy_username": "", "proxy_password": "",
-            "verify_ssl": "true", "ca_bundle": "", "timeout": "30", "log_level": "INFO",
-            "feed_id": "d6092c37-d8d7-45c3-8aff-c4dc26030608"}
-    for case in CASES:
-        form = dict(base, **case)
-        errors = browser.execute_script("return window.SekoiaSetup.validate(arguments[0], true)", form)
-        try:
-            Settings.from_conf({k: v for k, v in form.items() if k not in ("api_key", "proxy_password", "feed_id")})
-            python_ok = True
-        except ConfigurationError:
-            python_ok = False
-        assert (not errors) == python_ok, (case, errors)
+    assert browser.find_element(By.ID, "sekoia-ca-bundle").get_attribute("value") == markup
+    splunkd.inject_failure(r"configs/conf-sekoia_ic/settings", status=500, method="POST",
+                           message='<img src=x onerror="window.pwned=2">')
+    kind, text = status_after(browser, "sekoia-save")
+    assert kind == "error" and '<img src=x onerror="window.pwned=2">' in text
+    assert browser.execute_script("return window.pwned === undefined")
+    assert not browser.find_elements(By.CSS_SELECTOR, "#sekoia-setup img")
+
+
+def test_test_connection_checks_the_configured_feed(browser, web, splunkd, ic):
+    configured(splunkd, ic)
+    splunkd.set_password("sekoia_ic", "api_key", API_KEY)  # one the IC stand-in knows
+    splunkd.confs["inputs"][INPUT]["feed_id"] = "another-feed"
+    open_setup(browser, web)
+    kind, text = status_after(browser, "sekoia-test")
+    assert kind == "error" and "another-feed" in text and "404" in text
+    assert ic.requests[-1]["path"] == "/v2/inthreat/collections/another-feed/objects"
+    ic.feeds["another-feed"] = {}
+    kind, text = status_after(browser, "sekoia-test")
+    assert kind == "ok" and "another-feed" in text

@@ -1,40 +1,34 @@
 /*
- * Setup page of the Sekoia.io Intelligence Center app (view sekoia_ic_setup).
- *
- * Talks to splunkd through Splunk Web's REST proxy (/<locale>/splunkd/__raw/...) with the CSRF header
- * X-Splunk-Form-Key taken from the splunkweb_csrf_token_<port> cookie of the port this page came from. It writes:
- *   - sekoia_ic.conf [settings]: region, base_url, proxy_url, proxy_username, verify_ssl, ca_bundle, timeout,
- *     log_level;
- *   - the feed input through data/inputs/sekoia_ic_feed/default (feed_id; enable / disable);
- *   - the API key and the proxy password through the app's endpoint sekoia_ic/secrets, which stores them in
- *     storage/passwords (realm sekoia_ic, readable by admin only) and answers only whether each exists;
- *   - is_configured through apps/local/sekoia_ic, then reloads the app.
- * A secret never travels back: splunkd answers a storage/passwords write with clear_password, so the page never
- * talks to storage/passwords itself.
- * The validation rules come from sekoia_ic_rules.js, generated from the app's Python definitions.
- *
- * A save is all or nothing as far as it can be: everything is validated first; the settings and the input are
- * written first and put back exactly (values as splunkd had them) if a later step fails before a secret is
- * written. A secret cannot be put back (its old value is never read), so once one is written, a failure is
- * reported exactly as it stands, and Save again finishes from there (creating or updating each secret as
- * splunkd has it). Plain JavaScript with no dependency, so it runs as a Simple XML dashboard script.
+ * Setup page of the Sekoia.io Intelligence Center app (view sekoia_ic_setup): a thin client of the app's endpoint
+ * sekoia_ic/setup (restmap.conf, exposed to Splunk Web by the app's web.conf), which holds every rule and does
+ * every write on the server:
+ *   GET  sekoia_ic/setup                          the page's state (settings, whether each secret exists, the feed
+ *                                                 input, the regions to offer); never a secret
+ *   POST sekoia_ic/setup {action: "save", ...}    validates the form and saves it, all or nothing where it can be
+ *   POST sekoia_ic/setup {action: "remove_api_key"}
+ * Besides it, only endpoints Splunk Web exposes by default: authentication/current-context (may this visitor edit?)
+ * and search/jobs (Test connection runs | sekoiacheck). Requests go through Splunk Web's REST proxy
+ * (/<locale>/splunkd/__raw/...) with the CSRF header X-Splunk-Form-Key from the splunkweb_csrf_token_<port> cookie
+ * of the port this page came from. Plain JavaScript with no dependency and no other script, so the order in
+ * which Simple XML runs dashboard scripts does not matter.
  */
 (function () {
     "use strict";
 
-    var RULES = window.SEKOIA_IC_RULES;
     var APP = "sekoia_ic";
-    var SECRETS = "sekoia_ic/secrets";
-    var INPUT = "data/inputs/" + RULES.feed_input.replace("://", "/");
-    var FEED_ID = new RegExp(RULES.feed_id_pattern);
-    var SETTINGS_KEYS = ["region", "base_url", "proxy_url", "proxy_username", "verify_ssl", "ca_bundle", "timeout",
-                         "log_level"];
+    var SETUP = "servicesNS/nobody/" + APP + "/sekoia_ic/setup";
     var EDIT_CAPABILITY = "admin_all_objects";
+    var FIELDS = ["api_key", "region", "base_url", "proxy_url", "proxy_username", "proxy_password", "verify_ssl",
+                  "ca_bundle", "timeout", "log_level", "feed_id", "enable_feed"];
 
-    var state = { settings: {}, keySaved: false, proxySaved: false, unprotected: [], input: null, canEdit: false,
-                  busy: false };
+    var state = null;       // the endpoint's last answer of the state
+    var busy = false;
+    var canEdit = false;
+    var username = "";      // the visitor, from authentication/current-context (search jobs run in their namespace)
 
     function $(id) { return document.getElementById(id); }
+
+    function fieldId(name) { return "sekoia-" + name.replace(/_/g, "-"); }
 
     function rootPath() {
         // /en-US/app/sekoia_ic/sekoia_ic_setup -> /en-US (also behind a root_endpoint prefix)
@@ -57,53 +51,36 @@
         return all.length === 1 ? tokens[all[0]] : "";
     }
 
-    function endpoint(path) {
-        // App-level objects live in nobody/sekoia_ic; apps/local is reached through nobody/system as usual.
-        var namespace = path.indexOf("apps/local/") === 0 ? "system" : APP;
-        return rootPath() + "/splunkd/__raw/servicesNS/nobody/" + namespace + "/" + path +
-            (path.indexOf("?") >= 0 ? "&" : "?") + "output_mode=json";
-    }
-
-    function encodeForm(data) {
-        return Object.keys(data).map(function (k) {
-            return encodeURIComponent(k) + "=" + encodeURIComponent(data[k]);
-        }).join("&");
-    }
-
-    function request(method, path, data, json) {
+    function request(method, path, data, form) {
         var options = {
             method: method,
             credentials: "same-origin",
             headers: { "X-Requested-With": "XMLHttpRequest", "X-Splunk-Form-Key": csrfToken() }
         };
         if (data) {
-            options.headers["Content-Type"] = json ? "application/json" : "application/x-www-form-urlencoded";
-            options.body = json ? JSON.stringify(data) : encodeForm(data);
+            options.headers["Content-Type"] = form ? "application/x-www-form-urlencoded" : "application/json";
+            options.body = form ? Object.keys(data).map(function (k) {
+                return encodeURIComponent(k) + "=" + encodeURIComponent(data[k]);
+            }).join("&") : JSON.stringify(data);
         }
-        return fetch(endpoint(path), options).then(function (response) {
+        var url = rootPath() + "/splunkd/__raw/" + path + (path.indexOf("?") >= 0 ? "&" : "?") + "output_mode=json";
+        return fetch(url, options).then(function (response) {
             return response.text().then(function (text) {
                 var body = null;
                 try { body = text ? JSON.parse(text) : null; } catch (e) { body = null; }
-                if (!response.ok) {
+                if (!response.ok && !(body && body.result)) {
                     var message = body && body.messages && body.messages.length ? body.messages[0].text :
-                        (body && body.error) || text;
+                        (body && body.error) || (body ? "" : response.status === 404 ?
+                            "Splunk Web does not forward this to splunkd: restart Splunk after installing the app " +
+                            "(its web.conf loads at start-up)" :
+                            "no answer from the app (a proxy in between, or splunkd took too long)");
                     var error = new Error("HTTP " + response.status + (message ? ": " + message : ""));
                     error.status = response.status;
-                    error.body = body;
                     throw error;
                 }
                 return body;
             });
         });
-    }
-
-    function content(body) {
-        return body && body.entry && body.entry.length ? body.entry[0].content : {};
-    }
-
-    function isTrue(value) {
-        // splunkd's JSON gives booleans (disabled: false) where the conf file has strings ("0", "true").
-        return value === true || RULES["true"].indexOf(String(value).trim().toLowerCase()) >= 0;
     }
 
     function setStatus(kind, text) {
@@ -112,132 +89,71 @@
         status.textContent = text || "";
     }
 
-    function fieldError(name, text) {
-        var id = "sekoia-" + name.replace(/_/g, "-");
-        var error = $(id + "-error");
-        if (error) { error.textContent = text || ""; }
-        var field = $(id) && $(id).closest(".sekoia-field");
-        if (field) { field.classList.toggle("sekoia-invalid", !!text); }
-    }
-
-    // ---------------------------------------------------------------------------------------------- validation
-    function checkUrl(value, what) {
-        if (!value) { return ""; }
-        if (/\s/.test(value)) { return what + " must not contain spaces."; }
-        var url;
-        try { url = new URL(value); } catch (e) { return what + " is not a URL: use http://host[:port][/path]."; }
-        if (url.protocol !== "http:" && url.protocol !== "https:") { return what + " must start with http:// or https://."; }
-        if (!url.hostname) { return what + " needs a host name."; }
-        return "";
-    }
-
-    /* The errors of a form ({field: message}), by the rules settings.Settings.from_conf applies in Python. */
-    function validate(form, keySaved) {
-        var errors = {};
-        var key = form.api_key || "";
-        if (!key.trim()) {
-            if (!keySaved) { errors.api_key = "Enter the Sekoia.io API key."; }
-        } else if (/\s/.test(key)) {
-            errors.api_key = "The API key must not contain spaces or line breaks: paste it again.";
-        }
-        if (!Object.prototype.hasOwnProperty.call(RULES.regions, String(form.region || "").toUpperCase())) {
-            errors.region = "Choose one of " + Object.keys(RULES.regions).join(", ") + ".";
-        }
-        var baseError = checkUrl(form.base_url, "The custom base URL");
-        if (baseError) { errors.base_url = baseError; }
-        var proxyError = checkUrl(form.proxy_url, "The proxy URL");
-        if (!proxyError && form.proxy_url && /^[a-z]+:\/\/[^\/]*@/i.test(form.proxy_url)) {
-            proxyError = "Put the proxy's user and password in their own fields, not in the URL.";
-        }
-        if (proxyError) { errors.proxy_url = proxyError; }
-        if (/[@:\/\s]/.test(form.proxy_username || "")) {
-            errors.proxy_username = "The proxy user must not contain @ : / or spaces.";
-        }
-        if (form.proxy_password && !form.proxy_username) {
-            errors.proxy_password = "A proxy password needs a proxy user.";
-        } else if (/[\r\n]/.test(form.proxy_password || "")) {
-            errors.proxy_password = "The proxy password must be on one line.";
-        }
-        if (/[\r\n]/.test(form.ca_bundle || "")) { errors.ca_bundle = "The CA bundle path must be on one line."; }
-        var timeout = String(form.timeout || "").trim();
-        var seconds = timeout === "" ? RULES.timeout_default : Number(timeout);
-        if (!/^(\d+\.?\d*|\.\d+)$/.test(timeout || "0") || !(seconds > 0 && seconds <= RULES.timeout_max)) {
-            errors.timeout = "The timeout is a number of seconds, more than 0 and at most " + RULES.timeout_max + ".";
-        }
-        if (RULES.log_levels.indexOf(form.log_level) < 0) {
-            errors.log_level = "Choose one of " + RULES.log_levels.join(", ") + ".";
-        }
-        if (!FEED_ID.test(form.feed_id || "")) {
-            errors.feed_id = "The feed ID is the feed's UUID, e.g. " + RULES.default_feed_id + ".";
-        }
-        return errors;
-    }
-
     function showErrors(errors) {
-        ["api_key", "region", "base_url", "proxy_url", "proxy_username", "proxy_password", "ca_bundle", "timeout",
-         "feed_id"].forEach(function (name) { fieldError(name, errors[name]); });
-        return Object.keys(errors).length === 0;
+        FIELDS.forEach(function (name) {
+            var error = $(fieldId(name) + "-error");
+            var text = (errors && errors[name]) || "";
+            if (error) { error.textContent = text; }
+            var field = $(fieldId(name)) && $(fieldId(name)).closest(".sekoia-field");
+            if (field) { field.classList.toggle("sekoia-invalid", !!text); }
+        });
     }
 
-    // ---------------------------------------------------------------------------------------------- load
-
-    function load() {
-        return request("GET", "authentication/current-context").then(function (body) {
-            state.canEdit = (content(body).capabilities || []).indexOf(EDIT_CAPABILITY) >= 0;
-            var settings = request("GET", "configs/conf-sekoia_ic/settings").then(content);
-            if (!state.canEdit) { return settings.then(function (s) { state.settings = s; fill(); }); }
-            var input = request("GET", INPUT).then(content, function (error) {
-                if (error.status === 404) { return null; }  // no such input: anything else is a real failure
-                throw error;
-            });
-            return Promise.all([settings, request("GET", SECRETS), input]).then(function (r) {
-                state.settings = r[0];
-                state.keySaved = r[1][RULES.api_key_user] === true;
-                state.proxySaved = r[1][RULES.proxy_password_user] === true;
-                state.unprotected = r[1].unprotected || [];
-                state.input = r[2];
-                fill();
-            });
+    // ---------------------------------------------------------------------------------------------- the state
+    function options(select, values, label) {
+        select.textContent = "";
+        values.forEach(function (value) {
+            var option = document.createElement("option");
+            option.value = value;
+            option.textContent = label ? label(value) : value;
+            select.appendChild(option);
         });
     }
 
     function fill() {
-        var s = state.settings;
+        var s = state.settings, rules = state.rules;
+        options($("sekoia-region"), Object.keys(rules.regions), function (r) { return r + " — " + rules.regions[r]; });
+        options($("sekoia-log-level"), rules.log_levels);
         var region = String(s.region || "").toUpperCase();
-        $("sekoia-region").value = RULES.regions[region] ? region : RULES.default_region;
+        $("sekoia-region").value = rules.regions[region] ? region : rules.default_region;
         $("sekoia-base-url").value = s.base_url || "";
-        // 1.0.0 kept the proxy's credentials in proxy_url: show them in their own fields; Save moves them.
-        var proxy = splitProxy(s.proxy_url || "");
-        $("sekoia-proxy-url").value = proxy.url;
-        $("sekoia-proxy-username").value = s.proxy_username || proxy.user;
-        $("sekoia-proxy-password").value = proxy.password;
-        $("sekoia-verify-ssl").checked = s.verify_ssl === undefined || s.verify_ssl === "" || isTrue(s.verify_ssl);
+        $("sekoia-proxy-url").value = s.proxy_url || "";
+        $("sekoia-proxy-username").value = s.proxy_username || "";
+        $("sekoia-proxy-password").value = "";
+        $("sekoia-verify-ssl").checked = !/^(0|false|no|off|f|n)$/i.test(String(s.verify_ssl || "").trim());
         $("sekoia-ca-bundle").value = s.ca_bundle || "";
-        $("sekoia-timeout").value = s.timeout === undefined || s.timeout === "" ? String(RULES.timeout_default) : s.timeout;
-        $("sekoia-log-level").value = RULES.log_levels.indexOf(String(s.log_level || "").toUpperCase()) >= 0 ?
+        $("sekoia-timeout").value = s.timeout === undefined || s.timeout === "" ? String(rules.timeout_default) : s.timeout;
+        $("sekoia-log-level").value = rules.log_levels.indexOf(String(s.log_level || "").toUpperCase()) >= 0 ?
             String(s.log_level).toUpperCase() : "INFO";
-        $("sekoia-feed-id").value = (state.input && state.input.feed_id) || RULES.default_feed_id;
-        $("sekoia-enable-feed").checked = !state.input || !isTrue(state.input.disabled) || !state.keySaved;
+        $("sekoia-feed-id").value = state.input.feed_id || rules.default_feed_id;
+        // A first setup offers the sync on; afterwards the box says what the input is.
+        $("sekoia-enable-feed").checked = !state.input.disabled || !state.secrets.api_key;
         $("sekoia-api-key").value = "";
         showState();
     }
 
     /* The hints that say what splunkd has now, without touching what the admin typed. */
     function showState() {
-        $("sekoia-api-key").placeholder = state.keySaved ? "•••••••• (saved: leave empty to keep it)" : "Paste the API key";
-        $("sekoia-api-key-state").textContent = state.keySaved ?
+        var keySaved = state.secrets.api_key;
+        $("sekoia-api-key").placeholder = keySaved ? "•••••••• (saved: leave empty to keep it)" : "Paste the API key";
+        $("sekoia-api-key-state").textContent = keySaved ?
             "A key is saved. Enter a new one only to replace it." : "No API key is saved yet.";
-        $("sekoia-remove-key").hidden = !state.keySaved || !state.canEdit;
-        $("sekoia-proxy-password-state").textContent = state.proxySaved ?
-            "A proxy password is saved: leave empty to keep it." : "";
+        $("sekoia-remove-key").hidden = !keySaved;
+        $("sekoia-proxy-password-state").textContent = state.secrets.proxy_password ?
+            "A proxy password is saved: leave empty to keep it." : state.legacy_proxy_password ?
+            "The proxy password is still in sekoia_ic.conf (app 1.0.0): Save moves it to the credential store." : "";
+        $("sekoia-feed-state").textContent = "The feed input is " + (state.input.disabled ? "disabled" : "enabled") +
+            " now.";
     }
 
-    function splitProxy(value) {
-        var match = value.match(/^([a-z][a-z0-9+.-]*:\/\/)([^\/@]*)@(.*)$/i);
-        if (!match) { return { url: value, user: "", password: "" }; }
-        var userinfo = match[2].split(":");
-        return { url: match[1] + match[3], user: decodeURIComponent(userinfo[0] || ""),
-                 password: decodeURIComponent(userinfo.slice(1).join(":")) };
+    function load() {
+        return request("GET", "services/authentication/current-context").then(function (body) {
+            var content = body && body.entry && body.entry.length ? body.entry[0].content : {};
+            canEdit = (content.capabilities || []).indexOf(EDIT_CAPABILITY) >= 0;
+            username = content.username || "";
+            if (!canEdit) { return null; }
+            return request("GET", SETUP).then(function (answer) { state = answer; fill(); });
+        });
     }
 
     // ---------------------------------------------------------------------------------------------- save
@@ -245,183 +161,60 @@
         return {
             api_key: $("sekoia-api-key").value,
             region: $("sekoia-region").value,
-            base_url: $("sekoia-base-url").value.trim(),
-            proxy_url: $("sekoia-proxy-url").value.trim(),
-            proxy_username: $("sekoia-proxy-username").value.trim(),
+            base_url: $("sekoia-base-url").value,
+            proxy_url: $("sekoia-proxy-url").value,
+            proxy_username: $("sekoia-proxy-username").value,
             proxy_password: $("sekoia-proxy-password").value,
-            verify_ssl: $("sekoia-verify-ssl").checked ? "true" : "false",
-            ca_bundle: $("sekoia-ca-bundle").value.trim(),
-            timeout: $("sekoia-timeout").value.trim(),
+            verify_ssl: $("sekoia-verify-ssl").checked,
+            ca_bundle: $("sekoia-ca-bundle").value,
+            timeout: $("sekoia-timeout").value,
             log_level: $("sekoia-log-level").value,
-            feed_id: $("sekoia-feed-id").value.trim(),
+            feed_id: $("sekoia-feed-id").value,
             enable_feed: $("sekoia-enable-feed").checked
         };
     }
 
-    function saveSecret(name, value, written) {
-        // The endpoint creates or updates it as splunkd has it now, and makes it readable by admins only. On a
-        // failure it says whether the value had changed already (only the ACL failed).
-        return request("POST", SECRETS, { name: name, password: value }, true).then(function () {
-            written();
-            state.unprotected = state.unprotected.filter(function (n) { return n !== name; });
-        }, function (error) {
-            if (error.body && error.body.written === true) {
-                written();
-                if (state.unprotected.indexOf(name) < 0) { state.unprotected.push(name); }
-            }
-            throw error;
-        });
+    function requestId() {
+        var bytes = new Uint8Array(16);
+        window.crypto.getRandomValues(bytes);
+        return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
     }
 
-    function setBusy(busy) {
-        state.busy = busy;
-        $("sekoia-save").disabled = busy || !state.canEdit;
-        $("sekoia-test").disabled = busy;
-        $("sekoia-remove-key").disabled = busy;
+    function setBusy(value) {
+        busy = value;
+        $("sekoia-save").disabled = value || !canEdit;
+        $("sekoia-test").disabled = value || !canEdit;
+        $("sekoia-remove-key").disabled = value;
     }
 
     function save(event) {
         if (event) { event.preventDefault(); }
-        if (state.busy || !state.canEdit) { return Promise.resolve(false); }
-        var form = readForm();
-        if (!showErrors(validate(form, state.keySaved))) {
-            setStatus("error", "Nothing was saved: correct the fields marked in red.");
-            return Promise.resolve(false);
-        }
+        if (busy || !canEdit) { return Promise.resolve(false); }
         setBusy(true);
         setStatus("busy", "Saving…");
-        return runSave(form).then(function (ok) { setBusy(false); return ok; });
-    }
-
-    function runSave(form) {
-        var settings = {};
-        SETTINGS_KEYS.forEach(function (k) { settings[k] = form[k]; });
-        var previous = {};
-        SETTINGS_KEYS.forEach(function (k) { previous[k] = state.settings[k] === undefined ? "" : String(state.settings[k]); });
-        var undo = [];      // [what, function] of the reversible writes done, to put back on failure
-        var secrets = [];   // what was written that cannot be put back
-        var steps = [];
-
-        steps.push(["the settings", function () {
-            return request("POST", "configs/conf-sekoia_ic/settings", settings).then(function () {
-                var before = state.settings;
-                state.settings = settings;
-                undo.push(["the settings", function () {
-                    return request("POST", "configs/conf-sekoia_ic/settings", previous).then(function () {
-                        state.settings = before;
-                    });
-                }]);
-            });
-        }]);
-        if (state.input) {
-            var input = state.input;
-            if (form.feed_id !== (input.feed_id || RULES.default_feed_id)) {
-                steps.push(["the feed ID", function () {
-                    var before = input.feed_id;
-                    return request("POST", INPUT, { feed_id: form.feed_id }).then(function () {
-                        input.feed_id = form.feed_id;
-                        undo.push(["the feed ID", function () {
-                            return request("POST", INPUT, { feed_id: before }).then(function () { input.feed_id = before; });
-                        }]);
-                    });
-                }]);
+        var form = readForm();
+        return request("POST", SETUP, { action: "save", request_id: requestId(), form: form }).then(function (answer) {
+            showErrors(answer.errors);
+            if (answer.state) {
+                state = answer.state;
+                if (answer.result === "saved") { fill(); } else { showState(); }
             }
-            var wasEnabled = !isTrue(input.disabled);
-            if (form.enable_feed !== wasEnabled) {
-                steps.push([form.enable_feed ? "enabling the feed input" : "disabling the feed input", function () {
-                    return request("POST", INPUT + (form.enable_feed ? "/enable" : "/disable"), {}).then(function () {
-                        input.disabled = !form.enable_feed;
-                        undo.push(["the feed input's state", function () {
-                            return request("POST", INPUT + (wasEnabled ? "/enable" : "/disable"), {}).then(function () {
-                                input.disabled = !wasEnabled;
-                            });
-                        }]);
-                    });
-                }]);
+            if (answer.result === "partly_saved" && form.api_key && state.secrets.api_key) {
+                $("sekoia-api-key").value = "";  // saved: the field must not look as if it still had to be
             }
-        }
-        if (form.api_key.trim()) {
-            steps.push(["the API key", function () {
-                return saveSecret(RULES.api_key_user, form.api_key.trim(), function () {
-                    state.keySaved = true;
-                    secrets.push("the new API key");
-                });
-            }]);
-        }
-        if (form.proxy_password && form.proxy_username) {
-            steps.push(["the proxy password", function () {
-                return saveSecret(RULES.proxy_password_user, form.proxy_password,
-                                  function () { state.proxySaved = true; secrets.push("the proxy password"); });
-            }]);
-        } else if (!form.proxy_username && state.proxySaved) {
-            steps.push(["removing the proxy password", function () {
-                return request("POST", SECRETS, { name: RULES.proxy_password_user, "delete": true }, true).then(function () {
-                    state.proxySaved = false;
-                    secrets.push("the proxy password's removal");
-                });
-            }]);
-        }
-        state.unprotected.forEach(function (name) {
-            // A secret saved by a save whose permission write failed: make it admin-only now.
-            steps.push(["restricting the saved " + name + " to admins", function () {
-                return request("POST", SECRETS, { name: name, protect: true }, true).then(function () {
-                    state.unprotected = state.unprotected.filter(function (n) { return n !== name; });
-                });
-            }]);
-        });
-        steps.push(["marking the app configured", function () {
-            return request("POST", "apps/local/" + APP, { configured: "1" });
-        }]);
-        steps.push(["reloading the app", function () {
-            return request("POST", "apps/local/" + APP + "/_reload", {});
-        }]);
-
-        var current = "";
-        return steps.reduce(function (chain, step) {
-            return chain.then(function () { current = step[0]; return step[1](); });
-        }, Promise.resolve()).then(function () {
-            fill();
-            setStatus("ok", "Saved. " + (form.enable_feed ? "The feed sync is enabled. " : "") +
-                "Use Test connection to check the key and region.");
-            return true;
+            setStatus(answer.result === "saved" ? "ok" : "error", answer.message);
+            return answer.result === "saved";
         }, function (error) {
-            if (secrets.length) {
-                // Nothing can put a secret back: say exactly what is saved, and let Save finish the rest.
-                if (state.keySaved && secrets.indexOf("the new API key") >= 0) { $("sekoia-api-key").value = ""; }
-                showState();
-                setStatus("error", "Partly saved: the settings and " + secrets.join(" and ") + " are saved; " +
-                    current + " failed (" + error.message + "). Save again to finish.");
-                return false;
-            }
-            return putBack(undo).then(function (failed) {
-                showState();  // the form keeps what the admin typed: Save again retries it
-                if (failed.length) {
-                    setStatus("error", "Not saved: " + current + " failed (" + error.message + "), and " +
-                        failed.join(", ") + " could not be put back: check them and save again.");
-                } else {
-                    setStatus("error", "Not saved, the previous settings are kept: " + current + " failed (" +
-                        error.message + ").");
-                }
-                return false;
-            });
-        });
-    }
-
-    function putBack(undo) {
-        // Newest first; the names of what could not be put back.
-        var failed = [];
-        return undo.reverse().reduce(function (chain, item) {
-            return chain.then(function () {
-                return item[1]().catch(function () { failed.push(item[0]); });
-            });
-        }, Promise.resolve()).then(function () { return failed; });
+            setStatus("error", "Not saved: " + error.message);
+            return false;
+        }).then(function (ok) { setBusy(false); return ok; });
     }
 
     // ---------------------------------------------------------------------------------------------- remove key
     var removeArmed = false;
 
     function removeKey() {
-        if (state.busy || !state.keySaved) { return Promise.resolve(false); }
+        if (busy || !state || !state.secrets.api_key) { return Promise.resolve(false); }
         if (!removeArmed) {
             removeArmed = true;
             $("sekoia-remove-key").textContent = "Click again to remove the key (the feed and the API context stop)";
@@ -430,14 +223,13 @@
         removeArmed = false;
         $("sekoia-remove-key").textContent = "Remove the saved key";
         setBusy(true);
-        return request("POST", SECRETS, { name: RULES.api_key_user, "delete": true }, true).then(function () {
-            state.keySaved = false;
-            fill();
+        return request("POST", SETUP, { action: "remove_api_key" }).then(function (answer) {
+            state = answer.state;
+            showState();
             setStatus("ok", "The API key is removed. The feed sync and sekoialookup's API context stop until a new " +
                 "key is saved.");
             return true;
         }, function (error) {
-            if (error.status === 404) { state.keySaved = false; fill(); }
             setStatus("error", "The key could not be removed: " + error.message);
             return false;
         }).then(function (ok) { setBusy(false); return ok; });
@@ -445,10 +237,11 @@
 
     // ---------------------------------------------------------------------------------------------- test
     function testConnection() {
-        if (state.busy) { return Promise.resolve(null); }
+        if (busy) { return Promise.resolve(null); }
         setBusy(true);
         setStatus("busy", "Testing the saved settings against the Sekoia.io API…");
-        return request("POST", "search/jobs", { search: "| sekoiacheck", exec_mode: "oneshot" })
+        return request("POST", "servicesNS/" + encodeURIComponent(username) + "/" + APP + "/search/jobs",
+                       { search: "| sekoiacheck", exec_mode: "oneshot" }, true)
             .then(function (body) {
                 var row = body && body.results && body.results[0];
                 if (!row) { throw new Error("the check returned no result"); }
@@ -463,47 +256,30 @@
     }
 
     // ---------------------------------------------------------------------------------------------- start
-    function options(select, values, labels) {
-        values.forEach(function (value) {
-            var option = document.createElement("option");
-            option.value = value;
-            option.textContent = labels ? labels(value) : value;
-            select.appendChild(option);
-        });
-    }
-
-    function readOnly(message) {
-        Array.prototype.forEach.call($("sekoia-setup-form").querySelectorAll("input, select, button"), function (e) {
-            e.disabled = true;
-        });
-        $("sekoia-test").disabled = true;
-        $("sekoia-notice").textContent = message;
-        $("sekoia-setup").setAttribute("data-state", "readonly");
-    }
-
     function start() {
         var root = $("sekoia-setup");
-        options($("sekoia-region"), Object.keys(RULES.regions), function (r) { return r + " — " + RULES.regions[r]; });
-        options($("sekoia-log-level"), RULES.log_levels);
         $("sekoia-setup-form").addEventListener("submit", save);
         $("sekoia-test").addEventListener("click", testConnection);
         $("sekoia-remove-key").addEventListener("click", removeKey);
         load().then(function () {
-            if (!state.canEdit) {
-                readOnly("Only an admin can change these settings (role admin, or a role with the " + EDIT_CAPABILITY +
-                    " capability). They are shown read-only.");
+            if (!canEdit) {
+                // Nothing is shown that this visitor cannot know: the settings are readable by admins only.
+                $("sekoia-setup-form").hidden = true;
+                $("sekoia-notice").textContent = "Only a Splunk admin can see and change the app's settings (a role " +
+                    "with the " + EDIT_CAPABILITY + " capability, such as admin or sc_admin). Ask one to set up " +
+                    "the app.";
+                root.setAttribute("data-state", "readonly");
                 return;
             }
             setBusy(false);
             root.setAttribute("data-state", "ready");
         }, function (error) {
-            readOnly("The current settings could not be read, so nothing can be saved now.");
+            $("sekoia-setup-form").hidden = true;
             root.setAttribute("data-state", "error");
-            setStatus("error", "Could not read the current settings: " + error.message + ". Reload the page to try again.");
+            setStatus("error", "Could not read the current settings, so nothing can be saved now: " + error.message +
+                ". Reload the page to try again.");
         });
     }
-
-    window.SekoiaSetup = { validate: validate, rules: RULES };
 
     // Simple XML renders the html panel around the time this script runs: wait for the form (at most 10 s).
     var tries = 0;

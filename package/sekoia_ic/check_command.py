@@ -1,9 +1,11 @@
-"""`| sekoiacheck`: a generating command that tests the saved API key and region against the IC (the setup
-page's "Test connection" runs it; admins can run it from the search bar too)."""
-from splunklib.searchcommands import Configuration, GeneratingCommand, dispatch
+"""`| sekoiacheck [feed_id=<id>]`: a generating command that tests the saved API key and region against the IC,
+reading one object of the configured feed (the sekoia_ic_feed://default input's feed_id) or of the feed given.
+The setup page's "Test connection" runs it; admins can run it from the search bar too."""
+from splunklib.searchcommands import Configuration, GeneratingCommand, Option, dispatch, validators
 
 from . import logs
 from .connection_check import check_connection
+from .facts import FEED_ID_PATTERN
 from .redaction import redact
 from .settings import app_service
 
@@ -12,11 +14,14 @@ LOG_NAME = "sekoiacheck"
 
 @Configuration(distributed=False)
 class SekoiaCheckCommand(GeneratingCommand):
+    feed_id = Option(doc="The feed to read one object of (default: the configured feed input's).", require=False,
+                     validate=validators.Match("feed ID", FEED_ID_PATTERN))
+
     def generate(self):
         logs.setup(LOG_NAME)
         info = self.metadata.searchinfo
-        row = {name: redact(value) for name, value in
-               check_connection(app_service(info.splunkd_uri, info.session_key)).items()}
+        service = app_service(info.splunkd_uri, info.session_key)
+        row = {name: redact(value) for name, value in check_connection(service, self.feed_id).items()}
         if row["status"] != "ok":
             self.write_warning("sekoiacheck: {}", row["message"])  # str.format template: the text is an argument
         yield row

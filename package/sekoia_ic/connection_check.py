@@ -1,11 +1,20 @@
 """Checks the saved settings and API key against the IC, in words an admin can act on.
 
-`GET v1/me` proves the key (401 bad or expired key, 429 rate limit); one feed page of one object proves the
-permission to read the Intelligence Center (403)."""
+`GET v1/me` proves the key (401 bad or expired key, 429 rate limit); one page of one object of the configured
+feed (the sekoia_ic_feed://default input's feed_id) proves the permission to read it (403) and that it exists."""
+import dataclasses
+import json
+import time
+
+from splunklib.binding import HTTPError
+
 from . import errors
-from .client import DEFAULT_FEED_ID
+from .facts import FEED_INPUT
 from .regions import REGIONS
 from .settings import make_client, read_settings
+
+REQUEST_SECONDS = 9.0  # at most, per API request of the check
+CHECK_SECONDS = 20.0  # no request starts after this
 
 ADVICE = {
     errors.AuthenticationError: ("bad_key", "The Sekoia.io API refused the API key (HTTP 401): it is wrong, expired "
@@ -19,30 +28,48 @@ ADVICE = {
     errors.APITimeoutError: ("unreachable", "The Sekoia.io API did not answer in time: check the proxy and firewall "
                              "between Splunk and {base_url}, or raise the timeout."),
     errors.APIConnectionError: ("unreachable", "{error}"),
-    errors.NotFoundError: ("not_found", "The API answered 404 at {base_url}: check the region or the custom base URL."),
+    errors.NotFoundError: ("not_found", "The API answered 404 at {base_url}: check the region, the custom base URL "
+                           "and the feed ID ({feed_id})."),
     errors.ConfigurationError: ("not_configured", "{error}"),
 }
 
 
-def check_connection(service, feed_id=DEFAULT_FEED_ID):
-    """One result row: status ok/error, a code, a message for the admin, and where it checked."""
-    row = {"status": "error", "code": "", "message": "", "user": "", "region": "", "base_url": ""}
+def configured_feed_id(service):
+    """The feed the input syncs: its feed_id as splunkd has it (ConfigurationError when it cannot be read)."""
     try:
+        body = json.loads(service.get("data/inputs/" + FEED_INPUT.replace("://", "/"), output_mode="json").body.read())
+        return str(body["entry"][0]["content"]["feed_id"])
+    except (HTTPError, KeyError, IndexError, ValueError) as exc:
+        raise errors.ConfigurationError(f"The feed ID of the input {FEED_INPUT} could not be read ({exc}): check the "
+                                        "input in Settings > Data inputs, or give the feed: | sekoiacheck "
+                                        "feed_id=<id>.") from None
+
+
+def check_connection(service, feed_id=None):
+    """One result row: status ok/error, a code, a message for the admin, and where it checked (the configured
+    feed unless feed_id is given)."""
+    row = {"status": "error", "code": "", "message": "", "user": "", "region": "", "base_url": "", "feed_id": ""}
+    try:
+        row["feed_id"] = feed_id = feed_id or configured_feed_id(service)
         settings = read_settings(service)
         row["region"] = settings.region
         row["base_url"] = settings.base_url or REGIONS[settings.region]
-        with make_client(service, settings, retries=1, backoff_factor=1.0, max_retry_after=10) as client:
+        # Splunk Web gives a splunkd call 30 s (web.conf splunkdConnectionTimeout): the whole check fits in 20 s.
+        quick = dataclasses.replace(settings, timeout=min(settings.timeout, REQUEST_SECONDS))
+        with make_client(service, quick, retries=0) as client:
+            client.deadline = time.time() + CHECK_SECONDS
             me = client.me()
             client.feed_page(feed_id, limit=1)
     except errors.SekoiaError as exc:
         code, template = next(((c, t) for kind, (c, t) in ADVICE.items() if isinstance(exc, kind)),
                               ("api_error", "{error}"))
-        row.update(code=code, message=template.format(error=exc, base_url=row["base_url"] or "the API"))
+        row.update(code=code, message=template.format(error=exc, base_url=row["base_url"] or "the API",
+                                                      feed_id=row["feed_id"]))
         return row
     user = _user_of(me)
     row.update(status="ok", code="ok", user=user,
                message=f"Connected to {row['base_url']}" + (f" as {user}" if user else "") +
-                       "; the key can read the Intelligence Center.")
+                       f"; the key can read the Intelligence Center feed {feed_id}.")
     return row
 
 

@@ -1,7 +1,6 @@
-"""Facts more than one part of the app relies on, defined once here. What JavaScript, Simple XML or .conf files
-need of them is generated from here at build time (build.py writes appserver/static/sekoia_ic_rules.js from
-setup_rules()) or checked against here by tests (tests/test_shared_facts.py). Standard library only: build.py
-imports it."""
+"""Facts more than one part of the app relies on, defined once here. The setup page gets what it needs of them
+from the app's endpoint (setup_endpoint.py); .conf files and docs that repeat one are checked against here by
+tests (tests/test_shared_facts.py). Standard library only."""
 from .regions import DEFAULT_REGION, REGIONS
 
 DEFAULT_FEED_ID = "d6092c37-d8d7-45c3-8aff-c4dc26030608"
@@ -31,12 +30,3 @@ NO_API_KEY = ("No Sekoia.io API key is configured: an admin must enter one on th
 API_BUDGET_SPENT = ("the time this search may wait for the Sekoia.io API is spent (api_budget=<seconds> gives it "
                     "more): the values left are marked in sekoia_error")
 
-
-def setup_rules():
-    """What the setup page needs to validate a form the way settings.Settings.from_conf does."""
-    return {
-        "regions": REGIONS, "default_region": DEFAULT_REGION, "log_levels": list(LOG_LEVELS),
-        "true": list(TRUE), "false": list(FALSE), "timeout_default": TIMEOUT_DEFAULT, "timeout_max": TIMEOUT_MAX,
-        "feed_id_pattern": FEED_ID_PATTERN, "default_feed_id": DEFAULT_FEED_ID, "feed_input": FEED_INPUT,
-        "realm": PASSWORD_REALM, "api_key_user": API_KEY_USER, "proxy_password_user": PROXY_PASSWORD_USER,
-    }

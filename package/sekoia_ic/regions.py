@@ -9,6 +9,7 @@ REGIONS = {
     "MCO1": "https://app.mco1.sekoia.io/api",
     "UAE1": "https://app.uae1.sekoia.io/api",
     "USA1": "https://app.usa1.sekoia.io/api",
+    "SGP1": "https://api.sgp1.sekoia.io",
 }
 
 # Where a person looks at an IC object in the Sekoia.io web app, per region (for dashboards' drilldowns).
@@ -18,6 +19,7 @@ WEB_APPS = {
     "MCO1": "https://app.mco1.sekoia.io",
     "UAE1": "https://app.uae1.sekoia.io",
     "USA1": "https://app.usa1.sekoia.io",
+    "SGP1": "https://app.sgp1.sekoia.io",
 }
 
 

@@ -1,5 +1,5 @@
 """What the app's persistent REST handlers (restmap.conf `scripttype = persist`: sekoia_ic/context and
-sekoia_ic/secrets) share. splunkd builds the handler class once per handler process and calls handle(in_string)
+sekoia_ic/setup) share. splunkd builds the handler class once per handler process and calls handle(in_string)
 for each request, in_string being JSON (method, payload, session, system_authtoken, server.rest_uri...)."""
 from . import logs
 

@@ -23,6 +23,73 @@ def parse_bool(value, name, default):
     raise ConfigurationError(f"sekoia_ic.conf [settings] {name} = {value!r} is not a boolean (true or false)")
 
 
+# The one set of rules for [settings]: each check takes the stripped text and returns the value, or raises
+# ValueError with a sentence that the setup page shows beside the field and from_conf after the key it names.
+def _region(text):
+    region = (text or DEFAULT_REGION).upper()
+    if region not in REGIONS:
+        raise ValueError(f"The region must be one of {', '.join(REGIONS)}.")
+    return region
+
+
+def _url(what):
+    def check(text):
+        return check_http_url(text, what) if text else ""
+    return check
+
+
+def _timeout(text):
+    try:
+        timeout = float(text or TIMEOUT_DEFAULT)
+    except ValueError:
+        timeout = -1
+    if not 0 < timeout <= TIMEOUT_MAX:
+        raise ValueError(f"The timeout is a number of seconds, more than 0 and at most {TIMEOUT_MAX}.")
+    return timeout
+
+
+def _proxy_username(text):
+    if any(c in text for c in "@:/ \t\r\n"):
+        raise ValueError("The proxy user must not contain @ : / or spaces.")
+    return text
+
+
+def _log_level(text):
+    level = (text or "INFO").upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"The log level must be one of {', '.join(LOG_LEVELS)}.")
+    return level
+
+
+def _verify_ssl(text):
+    try:
+        return parse_bool(text, "verify_ssl", True)
+    except ConfigurationError:
+        raise ValueError("Verify TLS must be true or false.") from None
+
+
+def _one_line(text):
+    if "\n" in text or "\r" in text:
+        raise ValueError("The CA bundle path must be on one line.")
+    return text
+
+
+CHECKS = {"region": _region, "base_url": _url("The custom base URL"), "proxy_url": _url("The proxy URL"),
+          "proxy_username": _proxy_username, "verify_ssl": _verify_ssl, "ca_bundle": _one_line,
+          "timeout": _timeout, "log_level": _log_level}
+
+
+def check_settings(values):
+    """({key: value}, {key: message}) of a [settings] stanza's key/values, every key checked."""
+    checked, errors = {}, {}
+    for key, check in CHECKS.items():
+        try:
+            checked[key] = check(str(values.get(key) or "").strip())
+        except ValueError as exc:
+            errors[key] = str(exc)
+    return checked, errors
+
+
 @dataclass(frozen=True)
 class Settings:
     region: str = DEFAULT_REGION
@@ -36,37 +103,12 @@ class Settings:
 
     @classmethod
     def from_conf(cls, values):
-        """Validated settings from the stanza's key/values; ConfigurationError names the bad key."""
-        def text(key):
-            return str(values.get(key) or "").strip()
-
-        region = (text("region") or DEFAULT_REGION).upper()
-        if region not in REGIONS:
-            raise ConfigurationError(f"sekoia_ic.conf [settings] region = {text('region')!r} is unknown: "
-                                     f"use one of {', '.join(REGIONS)}")
-        try:
-            base_url = check_http_url(text("base_url"), "base_url") if text("base_url") else ""
-            proxy_url = check_http_url(text("proxy_url"), "proxy_url") if text("proxy_url") else ""
-        except ValueError as exc:
-            raise ConfigurationError(f"sekoia_ic.conf [settings] {exc}") from None
-        redaction.register(urlsplit(proxy_url).password)
-        try:
-            timeout = float(text("timeout") or TIMEOUT_DEFAULT)
-        except ValueError:
-            timeout = -1
-        if not 0 < timeout <= TIMEOUT_MAX:
-            raise ConfigurationError(f"sekoia_ic.conf [settings] timeout = {text('timeout')!r} must be a number "
-                                     f"of seconds more than 0 and at most {TIMEOUT_MAX}")
-        proxy_username = text("proxy_username")
-        if any(c in proxy_username for c in "@:/ \t\r\n"):
-            raise ConfigurationError("sekoia_ic.conf [settings] proxy_username must not contain @ : / or spaces")
-        log_level = (text("log_level") or "INFO").upper()
-        if log_level not in LOG_LEVELS:
-            raise ConfigurationError(f"sekoia_ic.conf [settings] log_level = {text('log_level')!r}: "
-                                     f"use one of {', '.join(LOG_LEVELS)}")
-        return cls(region=region, base_url=base_url, proxy_url=proxy_url, proxy_username=proxy_username,
-                   verify_ssl=parse_bool(values.get("verify_ssl"), "verify_ssl", True),
-                   ca_bundle=text("ca_bundle"), timeout=timeout, log_level=log_level)
+        """Validated settings from the stanza's key/values; ConfigurationError names the first bad key."""
+        checked, errors = check_settings(values)
+        for key, message in errors.items():
+            raise ConfigurationError(f"sekoia_ic.conf [settings] {key} = {str(values.get(key) or '')!r}: {message}")
+        redaction.register(urlsplit(checked["proxy_url"]).password)
+        return cls(**checked)
 
 
 SPLUNKD_TIMEOUT = 60.0  # seconds a splunkd call may take before it counts as failed (splunklib has no default)

@@ -27,8 +27,8 @@ It follows the Splunk REST API Reference Manual (splunkd 9.x):
 - authentication/current-context ("Access endpoint descriptions"): the session's username, roles, capabilities.
 - storage/passwords/<name>/acl ("Access Control Lists" in "Basic concepts": an ACL update takes `sharing` and
   `owner`, with perms.read, perms.write): `sharing` and `owner` must be in the form body, as solnlib sends them;
-  splunklib's post(owner=, sharing=) turns them into the URL's namespace instead and sends none (../shared/
-  DESIGN.md, 2026-12), which splunkd refuses with 400. A credential is listed only to roles its perms.read names
+  splunklib's post(owner=, sharing=) turns them into the URL's namespace instead and sends none (docs/design.md,
+  "Setup"), which splunkd refuses with 400. A credential is listed only to roles its perms.read names
   (admin_all_objects sees all).
 - JSON output as splunkd writes it: `disabled` is a JSON boolean; `f=<field>` (repeatable) keeps only those
   content fields ("REST API Reference > Pagination and filtering parameters").

@@ -13,8 +13,8 @@ JavaScript with Simple XML", and "Splunk Web REST proxy: /splunkd/__raw"):
   /splunkd/__raw hierarchies"; `pattern` matches under /services and /servicesNS/*/*, "*" is one path element,
   "**" any number of them, an element ending in "*" a prefix; `methods` is a comma list, "Default: GET". The
   rules are Splunk's own system default web.conf (SYSTEM_EXPOSE below: the built-in endpoints a setup page may
-  use, as checked in ../shared/DESIGN.md "Splunk facts checked in review (2026-12)": public copies of 8.2 and 9.x
-  agree, and they expose no app's endpoint and data/inputs only for built-in input types) plus the [expose:*]
+  use, as public copies of 8.2 and 9.x have them, docs/design.md "Setup": they expose no app's endpoint and
+  data/inputs only for built-in input types) plus the [expose:*]
   stanzas of the app's default/web.conf. Nothing else is forwarded: the stand-in is never kinder than that.
 - A forwarded POST or DELETE without the X-Splunk-Form-Key header equal to this instance's CSRF token is refused
   with 401, as Splunk Web does. Every proxied exchange is recorded (method, path, status, request body, response

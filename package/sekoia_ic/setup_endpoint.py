@@ -1,0 +1,314 @@
+"""The app's setup endpoint `sekoia_ic/setup`, the setup page's only way to splunkd.
+
+restmap.conf [script:sekoia_ic_setup] (capability admin_all_objects, the admin's own session, no system
+authority); web.conf [expose:sekoia_ic_setup] lets Splunk Web forward GET and POST to it.
+
+    GET                                  the page's whole state, never a secret:
+                                         {"settings": {...}, "secrets": {"api_key": bool, "proxy_password": bool},
+                                          "unprotected": [...], "input": {"name", "feed_id", "disabled"},
+                                          "configured": bool, "legacy_proxy_password": bool, "rules": {...}}
+    POST {"action": "save", "request_id": "...", "form": {...}}
+                                         validates every field (400 {"result": "invalid", "errors": {field: text}}),
+                                         then writes the settings, the feed input, the secrets and their admin-only
+                                         ACL, the configured flag, and reloads the app: {"result": "saved" |
+                                         "not_saved" | "partly_saved", "message": ..., "state": ...}
+    POST {"action": "remove_api_key"}    deletes the saved key: {"result": "removed", "state": ...}
+
+A save is all or nothing where it can be: settings and input are written first and put back exactly if a later
+step fails before a secret is written. A secret cannot be put back (its old value is never read), so after one is
+written a failure is reported as "Partly saved: <what is saved>; <step> failed (...)", and the next save finishes
+from whatever splunkd has then. Saves run one at a time, and a request_id already answered gets the same answer:
+a double submission is one save. docs/design.md, "Setup", has the reasons.
+"""
+import json
+import logging
+import re
+import threading
+from collections import OrderedDict
+from urllib.parse import unquote, urlsplit
+
+from splunklib.binding import HTTPError
+
+from . import APP_NAME, credentials, redaction
+from .facts import (API_KEY_USER, DEFAULT_FEED_ID, FEED_ID_PATTERN, FEED_INPUT, LOG_LEVELS, PROXY_PASSWORD_USER,
+                    TIMEOUT_DEFAULT, TRUE)
+from .regions import DEFAULT_REGION, REGIONS
+from .rest_handler import PersistentHandler, reply
+from .settings import CHECKS, check_settings
+
+LOG_NAME = "sekoia_ic_setup"
+SECRETS = (API_KEY_USER, PROXY_PASSWORD_USER)
+SETTINGS_PATH = f"configs/conf-{APP_NAME}/settings"
+INPUT_PATH = "data/inputs/" + FEED_INPUT.replace("://", "/")
+INPUT_MISSING = (f"splunkd does not know the feed input {FEED_INPUT} (HTTP 404): restart Splunk after installing or "
+                 "upgrading the app (modular input schemes load at start-up), then reload this page.")
+_SAVES = threading.Lock()
+_ANSWERS = OrderedDict()  # request_id -> answer of the saves already run, newest last
+_KEEP_ANSWERS = 32
+log = logging.getLogger(LOG_NAME)
+
+
+class InputMissing(Exception):
+    pass
+
+
+def _content(service, path, **namespace):
+    body = json.loads(service.get(path, output_mode="json", **namespace).body.read())
+    return dict((body.get("entry") or [{}])[0].get("content") or {})
+
+
+def _is_true(value):
+    return value is True or str(value).strip().lower() in TRUE
+
+
+def split_proxy(url):
+    """(url without credentials, user, password) of a proxy URL; 1.0.0 kept user:password@ in it."""
+    parts = urlsplit(url or "")
+    if "@" not in parts.netloc:
+        return url or "", "", ""
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    user, _, password = userinfo.partition(":")
+    return parts._replace(netloc=host).geturl(), unquote(user), unquote(password)
+
+
+def read_state(service):
+    """What splunkd has now, secrets included where a save needs them (the legacy proxy password): private."""
+    settings = {k: str(v) for k, v in _content(service, SETTINGS_PATH).items() if k in CHECKS}
+    try:
+        feed_input = _content(service, INPUT_PATH)
+    except HTTPError as exc:
+        if exc.status == 404:
+            raise InputMissing(INPUT_MISSING) from None
+        raise
+    secrets = {name: credentials.exists(service, name) for name in SECRETS}
+    app = _content(service, f"apps/local/{APP_NAME}", owner="nobody", app="system")
+    return {"settings": settings, "secrets": secrets,
+            "unprotected": [n for n in SECRETS if secrets[n] and credentials.readers_beyond_admins(service, n)],
+            "input": {"name": FEED_INPUT.split("://", 1)[1], "feed_id": str(feed_input.get("feed_id") or ""),
+                      "disabled": _is_true(feed_input.get("disabled"))},
+            "configured": _is_true(app.get("configured"))}
+
+
+def public_view(state):
+    """The state as the page may see it: the proxy URL without credentials, whether each secret exists."""
+    settings = dict(state["settings"])
+    url, user, password = split_proxy(settings.get("proxy_url", ""))
+    settings["proxy_url"] = url
+    settings["proxy_username"] = settings.get("proxy_username") or user
+    return {"settings": settings, "secrets": dict(state["secrets"]), "unprotected": list(state["unprotected"]),
+            "input": dict(state["input"]), "configured": state["configured"], "legacy_proxy_password": bool(password),
+            "rules": {"regions": REGIONS, "default_region": DEFAULT_REGION, "log_levels": list(LOG_LEVELS),
+                      "timeout_default": TIMEOUT_DEFAULT, "default_feed_id": DEFAULT_FEED_ID}}
+
+
+def validate(form, state):
+    """({setting: value to write}, {field: message}) of a submitted form, by the rules Settings.from_conf applies."""
+    text = {k: v for k, v in form.items() if isinstance(v, str)}
+    _, errors = check_settings(text)
+    written = {k: text.get(k, "").strip() for k in CHECKS}
+    written["region"] = (written["region"] or DEFAULT_REGION).upper()
+    written["log_level"] = (written["log_level"] or "INFO").upper()
+    written["verify_ssl"] = "true" if _is_true(form.get("verify_ssl", True)) else "false"
+    errors.pop("verify_ssl", None)
+    key = text.get("api_key", "")
+    if not key.strip():
+        if not state["secrets"][API_KEY_USER]:
+            errors["api_key"] = "Enter the Sekoia.io API key."
+    elif any(c.isspace() for c in key.strip()):
+        errors["api_key"] = "The API key must not contain spaces or line breaks: paste it again."
+    if "proxy_url" not in errors and "@" in urlsplit(written["proxy_url"]).netloc:
+        errors["proxy_url"] = "Put the proxy's user and password in their own fields, not in the URL."
+    password = text.get("proxy_password", "")
+    if password and not written["proxy_username"]:
+        errors["proxy_password"] = "A proxy password needs a proxy user."
+    elif "\n" in password or "\r" in password:
+        errors["proxy_password"] = "The proxy password must be on one line."
+    if not re.match(FEED_ID_PATTERN, text.get("feed_id", "").strip()):
+        errors["feed_id"] = "The feed ID is the feed's UUID (letters, digits, - and _ only)."
+    if not isinstance(form.get("enable_feed"), bool):
+        errors["enable_feed"] = "Sync the feed is on or off."
+    for name, value in form.items():
+        if name not in errors and value is not None and not isinstance(value, (str, bool)):
+            errors[name] = "This field must be text."
+    return written, errors
+
+
+class _Save:
+    """One save's writes, what it can put back, and what it said is saved."""
+
+    def __init__(self, service, state):
+        self.service, self.state = service, state
+        self.undo = []  # (what, function) of the reversible writes done
+        self.saved = []  # what is written, in words
+        self.irreversible = False  # a secret was written (or removed): nothing can be put back since
+        self.step = ""
+
+    def run(self, form, values):
+        service, state = self.service, self.state
+        previous = dict(state["settings"])
+        self._do("the settings", lambda: service.post(SETTINGS_PATH, **values),
+                 lambda: service.post(SETTINGS_PATH, **{k: previous.get(k, "") for k in values}), "the settings")
+        feed_id, before = form["feed_id"].strip(), state["input"]["feed_id"]
+        if feed_id != before:
+            self._do("the feed ID", lambda: service.post(INPUT_PATH, feed_id=feed_id),
+                     lambda: service.post(INPUT_PATH, feed_id=before), "the feed ID")
+        enable, was_enabled = form["enable_feed"], not state["input"]["disabled"]
+        if enable != was_enabled:
+            self._do("enabling the feed input" if enable else "disabling the feed input",
+                     lambda: service.post(f"{INPUT_PATH}/{'enable' if enable else 'disable'}"),
+                     lambda: service.post(f"{INPUT_PATH}/{'enable' if was_enabled else 'disable'}"),
+                     "the feed input " + ("enabled" if enable else "disabled"))
+        key = form.get("api_key", "").strip()
+        if key:
+            self._secret("the new API key", lambda: credentials.write(service, API_KEY_USER, key))
+            self._do(f"restricting the saved {API_KEY_USER} to admins", lambda: credentials.protect(service, API_KEY_USER))
+        legacy = split_proxy(previous.get("proxy_url", ""))[2]
+        proxy_password = form.get("proxy_password") or (legacy if values["proxy_username"] else "")
+        if proxy_password and values["proxy_username"]:
+            self._secret("the proxy password",
+                         lambda: credentials.write(service, PROXY_PASSWORD_USER, proxy_password))
+            self._do(f"restricting the saved {PROXY_PASSWORD_USER} to admins",
+                     lambda: credentials.protect(service, PROXY_PASSWORD_USER))
+        elif not values["proxy_username"] and state["secrets"][PROXY_PASSWORD_USER]:
+            self._secret("the proxy password's removal", lambda: credentials.delete(service, PROXY_PASSWORD_USER))
+        for name in state["unprotected"]:  # saved by an earlier save whose ACL write failed
+            if not (name == API_KEY_USER and key) and not (name == PROXY_PASSWORD_USER and proxy_password):
+                self._do(f"restricting the saved {name} to admins", lambda n=name: credentials.protect(service, n))
+        configured = state["configured"]
+        self._do("marking the app configured",
+                 lambda: service.post(f"apps/local/{APP_NAME}", owner="nobody", app="system", configured="1"),
+                 None if configured else lambda: service.post(f"apps/local/{APP_NAME}", owner="nobody",
+                                                              app="system", configured="0"))
+        self._do("reloading the app", lambda: service.post(f"apps/local/{APP_NAME}/_reload", owner="nobody",
+                                                           app="system"))
+
+    def _do(self, what, write, undo=None, saved_as=None):
+        self.step = what
+        write()
+        if undo is not None:
+            self.undo.append((what, undo))
+        if saved_as:
+            self.saved.append(saved_as)
+
+    def _secret(self, what, write):
+        """A write that cannot be put back. splunkd's refusal (HTTPError) leaves the secret as it was; a write
+        that got no answer may have happened: from then on, a failure is only ever reported as partly saved."""
+        self.step = what
+        try:
+            write()
+        except OSError:
+            self.irreversible = True
+            self.saved.append(f"perhaps {what} (splunkd did not answer its write)")
+            raise
+        self.irreversible = True
+        self.saved.append(what)
+
+    def put_back(self):
+        """Undo the reversible writes, newest first; the names of what could not be put back."""
+        failed = []
+        for what, undo in reversed(self.undo):
+            try:
+                undo()
+            except Exception:  # noqa: BLE001 - each undo is tried; what failed is named to the admin
+                failed.append(what)
+        return failed
+
+
+def _words(items):
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def save(service, form, user):
+    """Validate and apply a form; (HTTP status, answer)."""
+    state = read_state(service)
+    values, errors = validate(form, state)
+    if errors:
+        return 400, {"result": "invalid", "errors": errors,
+                     "message": "Nothing was saved: correct the fields marked in red."}
+    run = _Save(service, state)
+    try:
+        run.run(form, values)
+    except (HTTPError, credentials.NotProtected, OSError) as exc:
+        error = redaction.redact(str(exc))
+        if run.irreversible:
+            saved = run.saved
+            message = (f"Partly saved: {_words(saved)} {'is' if len(saved) == 1 else 'are'} saved; {run.step} failed "
+                       f"({error}). Save again to finish.")
+            result = "partly_saved"
+        else:
+            failed = run.put_back()
+            result = "not_saved"
+            message = (f"Not saved: {run.step} failed ({error}), and {_words(failed)} could not be put back: check "
+                       "them and save again." if failed else
+                       f"Not saved, the previous settings are kept: {run.step} failed ({error}).")
+        log.error("user=%s: %s", user, message)
+        # 200: the request was handled and the answer says how it went (a proxy in front of Splunk Web may put
+        # its own page in place of a 5xx body).
+        return 200, {"result": result, "message": message, "state": _state_or_none(service)}
+    log.info("user=%s saved the settings (%s)", user, _words(run.saved))
+    enabled = form["enable_feed"]
+    return 200, {"result": "saved", "state": public_view(read_state(service)),
+                 "message": "Saved. " + ("The feed sync is enabled. " if enabled else "") +
+                            "Use Test connection to check the key and region."}
+
+
+def _state_or_none(service):
+    try:
+        return public_view(read_state(service))
+    except (HTTPError, InputMissing):
+        return None
+
+
+class SetupHandler(PersistentHandler):
+    LOG_NAME = LOG_NAME
+
+    def handle(self, in_string):
+        from .settings import app_service
+        try:
+            request = json.loads(in_string)
+            service = app_service(request["server"]["rest_uri"], request["session"]["authtoken"])
+            user = request["session"].get("user", "?")
+        except (ValueError, KeyError, TypeError):
+            return reply(400, {"error": "malformed request"})
+        try:
+            if request.get("method") == "GET":
+                return reply(200, public_view(read_state(service)))
+            if request.get("method") != "POST":
+                return reply(405, {"error": "GET or POST"})
+            try:
+                body = json.loads(request.get("payload") or "")
+                action = body["action"]
+            except (ValueError, KeyError, TypeError):
+                return reply(400, {"error": "POST a JSON object with an action"})
+            if action == "remove_api_key":
+                with _SAVES:
+                    credentials.delete(service, API_KEY_USER)
+                log.info("user=%s removed the API key", user)
+                return reply(200, {"result": "removed", "state": public_view(read_state(service))})
+            if action != "save" or not isinstance(body.get("form"), dict):
+                return reply(400, {"error": "action must be save (with a form) or remove_api_key"})
+            return reply(*self._save_once(service, body, user))
+        except InputMissing as exc:
+            log.error("user=%s: %s", user, exc)
+            return reply(409, {"error": str(exc)})
+        except HTTPError as exc:
+            message = redaction.redact(str(exc))
+            log.error("user=%s: splunkd refused: %s", user, message)
+            return reply(exc.status if 400 <= exc.status < 600 else 502, {"error": message})
+        except OSError as exc:
+            message = f"splunkd did not answer: {redaction.redact(str(exc))}"
+            log.error("user=%s: %s", user, message)
+            return reply(502, {"error": message})
+
+    @staticmethod
+    def _save_once(service, body, user):
+        request_id = str(body.get("request_id") or "")
+        with _SAVES:
+            if request_id and request_id in _ANSWERS:
+                return _ANSWERS[request_id]
+            answer = save(service, body["form"], user)
+            if request_id:
+                _ANSWERS[request_id] = answer
+                while len(_ANSWERS) > _KEEP_ANSWERS:
+                    _ANSWERS.popitem(last=False)
+            return answer
