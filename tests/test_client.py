@@ -3,8 +3,8 @@ import logging
 
 import pytest
 
-from sekoia_ic import errors
-from sekoia_ic.client import ICClient, USER_AGENT
+from sekoia_ic.ic import errors
+from sekoia_ic.ic.client import ICClient, USER_AGENT
 from sekoia_ic.regions import REGIONS, base_url_for
 from tests.conftest import API_KEY
 from tests.standins import stix_data
@@ -147,7 +147,7 @@ def test_429_without_retry_after_backs_off_then_gives_up(ic):
 
 def test_default_backoff_keeps_errors_under_the_firewall_threshold(ic):
     """The API blocks clients with more than 2 error answers in 10 s: default retries must space them."""
-    from sekoia_ic.client import _CappedRetry
+    from sekoia_ic.ic.client import _CappedRetry
     retry = _CappedRetry(total=3, backoff_factor=5.0, backoff_max=120)
     waits = []
     for _ in range(3):

@@ -10,7 +10,7 @@ from tests.standins.conffile import read_conf
 WRITER = """
 import logging, sys
 sys.path.insert(0, sys.argv[1])
-from sekoia_ic import logs
+from sekoia_ic.splunk import logs
 logs.MAX_BYTES = 200_000
 logs.setup("sekoialookup")
 log = logging.getLogger("sekoialookup")

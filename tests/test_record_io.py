@@ -8,7 +8,7 @@ from collections import OrderedDict
 import pytest
 from splunklib.searchcommands import StreamingCommand
 
-from sekoia_ic.internals import FastRecordReader, splunkd_layout
+from sekoia_ic.splunk.internals import FastRecordReader, splunkd_layout
 from tests.conftest import STAGE_DIR
 from tests.modinput import PYTHON
 from tests.standins.chunked_protocol import run_script

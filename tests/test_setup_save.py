@@ -279,8 +279,8 @@ CASES = [
 
 def test_the_page_validates_as_the_python_settings_do(browser, web):
     """One definition (facts.setup_rules) drives both: every case accepted or refused alike."""
-    from sekoia_ic.errors import ConfigurationError
-    from sekoia_ic.settings import Settings
+    from sekoia_ic.ic.errors import ConfigurationError
+    from sekoia_ic.splunk.settings import Settings
     open_setup(browser, web)
     base = {"api_key": "k", "region": "FRA1", "base_url": "", "proxy_url": "", "proxy_username": "", "proxy_password": "",
             "verify_ssl": "true", "ca_bundle": "", "timeout": "30", "log_level": "INFO",

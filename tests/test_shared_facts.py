@@ -61,7 +61,8 @@ def test_collection_names_everywhere():
 
 
 def test_one_no_key_message_and_one_boolean_vocabulary():
-    sources = {p.name: p.read_text() for p in (ROOT / "package" / "sekoia_ic").glob("*.py")}
+    package = ROOT / "package" / "sekoia_ic"
+    sources = {p.relative_to(package).as_posix(): p.read_text() for p in package.rglob("*.py")}
     assert [n for n, text in sources.items() if "No Sekoia.io API key is configured" in text] == ["facts.py"]
     assert [n for n, text in sources.items() if '"yes", "on"' in text] == ["facts.py"]
     assert [n for n, text in sources.items() if "d6092c37-d8d7-45c3-8aff-c4dc26030608" in text] == ["facts.py"]

@@ -2,10 +2,10 @@
 page's "Test connection" runs it; admins can run it from the search bar too)."""
 from splunklib.searchcommands import Configuration, GeneratingCommand, dispatch
 
-from . import logs
+from ..splunk import logs
 from .connection_check import check_connection
-from .redaction import redact
-from .settings import app_service
+from ..redaction import redact
+from ..splunk.settings import app_service
 
 LOG_NAME = "sekoiacheck"
 

@@ -2,10 +2,10 @@
 
 `GET v1/me` proves the key (401 bad or expired key, 429 rate limit); one feed page of one object proves the
 permission to read the Intelligence Center (403)."""
-from . import errors
-from .client import DEFAULT_FEED_ID
-from .regions import REGIONS
-from .settings import make_client, read_settings
+from ..ic import errors
+from ..ic.client import DEFAULT_FEED_ID
+from ..regions import REGIONS
+from ..splunk.settings import make_client, read_settings
 
 ADVICE = {
     errors.AuthenticationError: ("bad_key", "The Sekoia.io API refused the API key (HTTP 401): it is wrong, expired "

@@ -20,13 +20,14 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from . import context_cache, errors
-from .context import summarise_context
-from .facts import API_BUDGET_SPENT, CONTEXT_CACHE_COLLECTION
-from .observables import MAX_VALUE_LENGTH, TYPES, is_public_ip
-from .redaction import redact
-from .rest_handler import PersistentHandler
-from .rest_handler import reply as _reply
+from ..enrich import context_cache
+from ..ic import errors
+from ..stix.context import summarise_context
+from ..facts import API_BUDGET_SPENT, CONTEXT_CACHE_COLLECTION
+from ..stix.observables import MAX_VALUE_LENGTH, TYPES, is_public_ip
+from ..redaction import redact
+from ..splunk.rest_handler import PersistentHandler
+from ..splunk.rest_handler import reply as _reply
 
 LOG_NAME = "sekoia_ic_context"
 MAX_OBSERVABLES = 10_000  # per request
@@ -219,12 +220,12 @@ class ContextHandler(PersistentHandler):
 
     def __init__(self, _command_line=None, _command_arg=None):
         super().__init__()
-        from .settings import make_client, read_settings
+        from ..splunk.settings import make_client, read_settings
         self.service = ContextService(lambda service: make_client(service, read_settings(service), retries=1,
                                                                   backoff_factor=2.0, max_retry_after=20.0))
 
     def handle(self, in_string):
-        from .settings import app_service
+        from ..splunk.settings import app_service
         try:
             request = json.loads(in_string)
             if request.get("method") != "POST":

@@ -15,10 +15,10 @@ import logging
 
 from splunklib.binding import HTTPError
 
-from . import redaction
-from .facts import API_KEY_USER, PASSWORD_REALM, PROXY_PASSWORD_USER
-from .rest_handler import PersistentHandler
-from .rest_handler import reply as _reply
+from .. import redaction
+from ..facts import API_KEY_USER, PASSWORD_REALM, PROXY_PASSWORD_USER
+from ..splunk.rest_handler import PersistentHandler
+from ..splunk.rest_handler import reply as _reply
 
 LOG_NAME = "sekoia_ic_secrets"
 NAMES = (API_KEY_USER, PROXY_PASSWORD_USER)
@@ -82,7 +82,7 @@ class SecretsHandler(PersistentHandler):
     LOG_NAME = LOG_NAME
 
     def handle(self, in_string):
-        from .settings import app_service
+        from ..splunk.settings import app_service
         try:
             request = json.loads(in_string)
             service = app_service(request["server"]["rest_uri"], request["session"]["authtoken"])

@@ -15,7 +15,7 @@ from cachetools import TTLCache
 from splunklib.binding import HTTPError
 
 from . import context_cache
-from .facts import API_BUDGET_SPENT
+from ..facts import API_BUDGET_SPENT
 
 CACHE_SIZE = 100_000
 ENDPOINT = "sekoia_ic/context"

@@ -11,11 +11,11 @@ from typing import NamedTuple, Optional
 
 from cachetools import Cache
 
-from .context import INACTIVE_KEYS, merge, summarise_rows
-from .facts import INDICATORS_COLLECTION
+from ..stix.context import INACTIVE_KEYS, merge, summarise_rows
+from ..facts import INDICATORS_COLLECTION
 from .fields import fields_for
-from .observables import (TYPES, InvalidObservable, canonical_ipv4_number, detect_type, is_public_ip, normalise,
-                          unpad_ipv4)
+from ..stix.observables import (TYPES, InvalidObservable, canonical_ipv4_number, detect_type, is_public_ip,
+                                normalise, unpad_ipv4)
 
 MODES = ("local", "api", "both")
 DEFAULT_TTL = 3600

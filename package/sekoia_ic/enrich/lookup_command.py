@@ -17,14 +17,14 @@ import re
 
 from splunklib.searchcommands import Configuration, Option, StreamingCommand, validators
 
-from . import logs
+from ..splunk import logs
 from .context_resolver import ContextResolver
 from .enrichment import DEFAULT_API_BUDGET, DEFAULT_TTL, MODES, Enricher, Stats, check_type
-from .internals import FastRecordReader, RepeatableFieldOption, is_last_chunk, use_fast_record_writer
+from ..splunk.internals import FastRecordReader, RepeatableFieldOption, is_last_chunk, use_fast_record_writer
 from .local_match import LocalLookup
-from .observables import TYPES
-from .redaction import redact
-from .settings import app_service, read_settings
+from ..stix.observables import TYPES
+from ..redaction import redact
+from ..splunk.settings import app_service, read_settings
 
 LOG_NAME = "sekoialookup"
 FIELD_NAME = re.compile(r"^[A-Za-z_][\w.:-]*$")

@@ -15,13 +15,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
-from .client import MAX_PAGE_SIZE
-from .facts import CHECKPOINTS_COLLECTION, DEFAULT_FEED_ID, FEED_ID_PATTERN
-from .errors import InvalidResponseError, SekoiaError
-from .indicators import Indicator, InvalidIndicator, UnsupportedPattern
-from .observables import row_key
-from .redaction import redact
-from .regions import check_http_url
+from ..ic.client import MAX_PAGE_SIZE
+from ..facts import CHECKPOINTS_COLLECTION, DEFAULT_FEED_ID, FEED_ID_PATTERN
+from ..ic.errors import InvalidResponseError, SekoiaError
+from ..stix.indicators import Indicator, InvalidIndicator, UnsupportedPattern
+from ..stix.observables import row_key
+from ..redaction import redact
+from ..regions import check_http_url
 
 # STIX 2.1 object types the feed can be asked for (match[type]); only indicators become rows.
 STIX_TYPES = ("indicator", "malware", "intrusion-set", "threat-actor", "campaign", "tool", "attack-pattern",

@@ -12,7 +12,7 @@ try:
 except ImportError:  # Windows
     fcntl = None
 
-from . import redaction
+from .. import redaction
 
 FORMAT = "%(asctime)s %(levelname)s pid=%(process)d %(name)s - %(message)s"
 MAX_BYTES = 10 * 1024 * 1024
