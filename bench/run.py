@@ -199,8 +199,8 @@ def run_command(script, payload, events, home):
 def seed_shared_cache(splunkd, distinct):
     """Leave in the shared context cache what a first search over `distinct` unknown values would have left,
     written by the app's own code (asking the API for 10,000 values takes over half an hour at 5 requests/s)."""
-    from sekoia_ic.stix.context import summarise_context
-    from sekoia_ic.enrich.context_cache import collection, save_answers
+    from sekoia_ic.stix.summaries import summarise_context
+    from sekoia_ic.enrich.shared_cache import collection, save_answers
     from sekoia_ic.splunk.settings import app_service
     unknown = summarise_context({"items": []}, time.time())  # what the IC answers for a value it does not know
     save_answers(collection(app_service(splunkd.uri, SESSION_KEY)),
@@ -210,7 +210,7 @@ def seed_shared_cache(splunkd, distinct):
 def seed_ranges(splunkd, count=RANGES):
     """Put in the local lookup the rows of `count` indicators of one CIDR range each (in 12.0.0.0/8, /16 to /28:
     none holds the events' addresses), written from STIX indicators by the app's own row builder."""
-    from sekoia_ic.facts import DEFAULT_FEED_ID, INDICATORS_COLLECTION
+    from sekoia_ic.constants import DEFAULT_FEED_ID, INDICATORS_COLLECTION
     from sekoia_ic.stix.indicators import rows_for
     from sekoia_ic.splunk.kvstore import KVCollection
     from sekoia_ic.splunk.settings import app_service

@@ -13,8 +13,8 @@ import time
 sys.path.insert(0, os.environ["SEKOIA_IC_LIB"])
 
 from sekoia_ic.ic.client import ICClient  # noqa: E402
-from sekoia_ic.facts import CHECKPOINTS_COLLECTION, INDICATORS_COLLECTION  # noqa: E402
-from sekoia_ic.feed.feed_sync import FeedInput, FeedSync  # noqa: E402
+from sekoia_ic.constants import CHECKPOINTS_COLLECTION, INDICATORS_COLLECTION  # noqa: E402
+from sekoia_ic.feed.sync import FeedInput, FeedSync  # noqa: E402
 from sekoia_ic.splunk.kvstore import KVCollection  # noqa: E402
 from sekoia_ic.ic.ratelimit import RateLimiter  # noqa: E402
 from sekoia_ic.splunk.settings import app_service  # noqa: E402

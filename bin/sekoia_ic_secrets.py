@@ -6,6 +6,6 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
 
-from sekoia_ic.endpoints.secrets_endpoint import SecretsHandler  # noqa: E402,F401
+from sekoia_ic.endpoints.sekoia_ic_secrets import SecretsHandler  # noqa: E402,F401
 
 __all__ = ["SecretsHandler"]

@@ -6,7 +6,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
 
-from sekoia_ic.enrich.lookup_command import main  # noqa: E402
+from sekoia_ic.enrich.sekoialookup import main  # noqa: E402
 
 if __name__ == "__main__":
     main(sys.argv)

@@ -9,7 +9,7 @@ from tests.conftest import ROOT
 
 PACKAGE = ROOT / "package" / "sekoia_ic"
 # The top-level modules: what every layer may import (they import only each other and the standard library).
-BASE = {"__init__", "version", "facts", "regions", "redaction"}
+BASE = {"__init__", "version", "constants", "regions", "redaction"}
 # Each subpackage and the subpackages it may import, lowest first.
 MAY_IMPORT = {
     "ic": set(),

@@ -278,7 +278,7 @@ CASES = [
 
 
 def test_the_page_validates_as_the_python_settings_do(browser, web):
-    """One definition (facts.setup_rules) drives both: every case accepted or refused alike."""
+    """One definition (constants.setup_rules) drives both: every case accepted or refused alike."""
     from sekoia_ic.ic.errors import ConfigurationError
     from sekoia_ic.splunk.settings import Settings
     open_setup(browser, web)

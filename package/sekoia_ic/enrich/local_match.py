@@ -2,7 +2,7 @@
 (the lookup is readable by every role): exact values, then the IP ranges that hold an address."""
 import ipaddress
 
-from ..facts import INDICATORS_COLLECTION
+from ..constants import INDICATORS_COLLECTION
 from ..splunk.kvstore import KVCollection
 from ..stix.observables import canonical_ipv4_number
 

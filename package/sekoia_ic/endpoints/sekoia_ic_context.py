@@ -20,10 +20,10 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ..enrich import context_cache
+from ..enrich import shared_cache
 from ..ic import errors
-from ..stix.context import summarise_context
-from ..facts import API_BUDGET_SPENT, CONTEXT_CACHE_COLLECTION
+from ..stix.summaries import summarise_context
+from ..constants import API_BUDGET_SPENT, CONTEXT_CACHE_COLLECTION
 from ..stix.observables import MAX_VALUE_LENGTH, TYPES, is_public_ip
 from ..redaction import redact
 from ..splunk.rest_handler import PersistentHandler
@@ -102,14 +102,14 @@ class ContextService:
     def _open_cache(service, result):
         """The cache's KVCollection (it reads limits.conf: once per request), or None with a warning."""
         try:
-            return context_cache.collection(service)
+            return shared_cache.collection(service)
         except Exception as exc:  # noqa: BLE001 - the shared cache is an optimisation only
             _cache_unavailable(result, exc)
             return None
 
     def _cache_get(self, cache, observables, result):
         try:
-            return context_cache.read_answers(cache, observables, self.clock())
+            return shared_cache.read_answers(cache, observables, self.clock())
         except Exception as exc:  # noqa: BLE001 - the shared cache is an optimisation only
             _cache_unavailable(result, exc)
             return {}
@@ -120,8 +120,8 @@ class ContextService:
         try:
             if self.clock() - self._last_purge > PURGE_EVERY:
                 self._last_purge = self.clock()
-                context_cache.purge_expired(cache, self.clock())
-            context_cache.save_answers(cache, answers, self.clock() + ttl)
+                shared_cache.purge_expired(cache, self.clock())
+            shared_cache.save_answers(cache, answers, self.clock() + ttl)
         except Exception as exc:  # noqa: BLE001
             _say(result, "warning", f"sekoialookup: could not write the shared cache ({type(exc).__name__})")
 

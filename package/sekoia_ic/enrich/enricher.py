@@ -2,7 +2,7 @@
 
 Per chunk: collect the distinct values of the chosen fields; reuse the answers of the values an earlier chunk
 already had; match the new ones against the local lookup (local_match.py), then ask for IC context
-(context_resolver.py) only for what needs it; build each distinct answer's fields once (fields.py).
+(resolver.py) only for what needs it; build each distinct answer's fields once (output_fields.py).
 """
 import ipaddress
 import time
@@ -11,9 +11,9 @@ from typing import NamedTuple, Optional
 
 from cachetools import Cache
 
-from ..stix.context import INACTIVE_KEYS, merge, summarise_rows
-from ..facts import INDICATORS_COLLECTION
-from .fields import fields_for
+from ..stix.summaries import INACTIVE_KEYS, merge, summarise_rows
+from ..constants import INDICATORS_COLLECTION
+from .output_fields import fields_for
 from ..stix.observables import (TYPES, InvalidObservable, canonical_ipv4_number, detect_type, is_public_ip,
                                 normalise, unpad_ipv4)
 

@@ -16,7 +16,7 @@ import logging
 from splunklib.binding import HTTPError
 
 from .. import redaction
-from ..facts import API_KEY_USER, PASSWORD_REALM, PROXY_PASSWORD_USER
+from ..constants import API_KEY_USER, PASSWORD_REALM, PROXY_PASSWORD_USER
 from ..splunk.rest_handler import PersistentHandler
 from ..splunk.rest_handler import reply as _reply
 

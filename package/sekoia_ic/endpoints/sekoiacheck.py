@@ -3,7 +3,7 @@ page's "Test connection" runs it; admins can run it from the search bar too)."""
 from splunklib.searchcommands import Configuration, GeneratingCommand, dispatch
 
 from ..splunk import logs
-from .connection_check import check_connection
+from .diagnosis import check_connection
 from ..redaction import redact
 from ..splunk.settings import app_service
 

@@ -5,7 +5,7 @@
 
 Bad input never breaks the search, and neither does a failure of splunkd, the KV store, the app's endpoint or
 the API: every event passes with what could still be computed, and one clear message goes to the job inspector.
-The API is asked through the app's endpoint sekoia_ic/context (context_endpoint.py): the searching user needs
+The API is asked through the app's endpoint sekoia_ic/context (endpoints/sekoia_ic_context.py): the searching user needs
 the sekoia_ic_enrich capability for it, never the right to read the API key.
 
 It declares no required_fields: that puts Splunk in "selected fields mode", where only those fields flow on
@@ -18,9 +18,9 @@ import re
 from splunklib.searchcommands import Configuration, Option, StreamingCommand, validators
 
 from ..splunk import logs
-from .context_resolver import ContextResolver
-from .enrichment import DEFAULT_API_BUDGET, DEFAULT_TTL, MODES, Enricher, Stats, check_type
-from ..splunk.internals import FastRecordReader, RepeatableFieldOption, is_last_chunk, use_fast_record_writer
+from .resolver import ContextResolver
+from .enricher import DEFAULT_API_BUDGET, DEFAULT_TTL, MODES, Enricher, Stats, check_type
+from ..splunk.library_internals import FastRecordReader, RepeatableFieldOption, is_last_chunk, use_fast_record_writer
 from .local_match import LocalLookup
 from ..stix.observables import TYPES
 from ..redaction import redact

@@ -3,7 +3,7 @@ observable asked about, found or not, until its expiry. Only the app's endpoint 
 role may read it (default.meta), so `sekoialookup` reads it with the user's own session first."""
 import json
 
-from ..facts import CONTEXT_CACHE_COLLECTION
+from ..constants import CONTEXT_CACHE_COLLECTION
 from ..splunk.kvstore import KVCollection
 from ..stix.observables import observable_key
 

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from ..ic.client import MAX_PAGE_SIZE
-from ..facts import CHECKPOINTS_COLLECTION, DEFAULT_FEED_ID, FEED_ID_PATTERN
+from ..constants import CHECKPOINTS_COLLECTION, DEFAULT_FEED_ID, FEED_ID_PATTERN
 from ..ic.errors import InvalidResponseError, SekoiaError
 from ..stix.indicators import Indicator, InvalidIndicator, UnsupportedPattern
 from ..stix.observables import row_key

@@ -13,13 +13,13 @@ from splunklib.modularinput import Argument, Scheme, Script
 from ..splunk import logs
 from ..ic.client import DEFAULT_FEED_ID, MAX_PAGE_SIZE, check_api_key
 from ..ic.errors import ConfigurationError, SekoiaError
-from ..facts import CHECKPOINTS_COLLECTION, INDICATORS_COLLECTION
-from .feed_sync import FeedInput, FeedSync, SyncFailed, server_roles, \
+from ..constants import CHECKPOINTS_COLLECTION, INDICATORS_COLLECTION
+from .sync import FeedInput, FeedSync, SyncFailed, server_roles, \
     is_fetching_member
 from ..splunk.kvstore import KVCollection
 from ..regions import base_url_for
 from ..splunk.settings import app_service, make_client, proxy_url, read_api_key, read_settings
-from .taxii_sync import TaxiiCollection, TaxiiSync, default_api_root
+from .taxii import TaxiiCollection, TaxiiSync, default_api_root
 
 LOG_NAME = "sekoia_ic_feed"
 log = logging.getLogger(LOG_NAME)
