@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """REST endpoint sekoia_ic/context (restmap.conf [script:sekoia_ic_context]): IC context for sekoialookup.
-The logic lives in lib/sekoia_ic/context_endpoint.py."""
+The logic lives in lib/sekoia_ic/endpoints/sekoia_ic_context.py."""
 import os
 import sys
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Modular input `sekoia_ic_feed`: syncs a Sekoia.io IC feed into the sekoia_ic_indicators KV store lookup.
-The logic lives in lib/sekoia_ic/feed_input.py."""
+The logic lives in lib/sekoia_ic/feed/sekoia_ic_feed.py."""
 import os
 import sys
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """REST endpoint sekoia_ic/secrets (restmap.conf [script:sekoia_ic_secrets]): the setup page's writes of the API
-key and the proxy password. The logic lives in lib/sekoia_ic/secrets_endpoint.py."""
+key and the proxy password. The logic lives in lib/sekoia_ic/endpoints/sekoia_ic_secrets.py."""
 import os
 import sys
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Search command `sekoiacheck`: tests the saved Sekoia.io API key and region.
-The logic lives in lib/sekoia_ic/check_command.py."""
+The logic lives in lib/sekoia_ic/endpoints/sekoiacheck.py."""
 import os
 import sys
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Search command `sekoialookup`: enriches events with Sekoia.io Intelligence Center context.
-The logic lives in lib/sekoia_ic/lookup_command.py."""
+The logic lives in lib/sekoia_ic/enrich/sekoialookup.py."""
 import os
 import sys
 
