@@ -16,7 +16,6 @@ text]], "api_calls": n, "cache_hits": n, "stop": reason or null}: `stop` tells t
 this search (bad key, no permission, rate limited, budget spent, API not answering).
 """
 import json
-import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -26,17 +25,18 @@ from ..stix.summaries import summarise_context
 from ..constants import API_BUDGET_SPENT, CONTEXT_CACHE_COLLECTION
 from ..stix.observables import MAX_VALUE_LENGTH, TYPES, is_public_ip
 from ..redaction import redact
+from ..splunk import logs
 from ..splunk.rest_handler import PersistentHandler
 from ..splunk.rest_handler import reply as _reply
 
-LOG_NAME = "sekoia_ic_context"
+ENTRY = logs.EntryPoint("sekoia_ic_context")
 MAX_OBSERVABLES = 10_000  # per request
 MAX_BUDGET = 600.0
 MAX_TTL = 7 * 86400
 MAX_WORKERS = 4
 MAX_CONSECUTIVE_UNREACHABLE = 2  # timeouts or connection failures in a row: the API is down, stop asking
 PURGE_EVERY = 600.0  # seconds between purges of the expired cache entries
-log = logging.getLogger(LOG_NAME)
+log = ENTRY.log
 
 
 class BadRequest(ValueError):
@@ -216,7 +216,7 @@ def _say(result, level, text):
 class ContextHandler(PersistentHandler):
     """restmap.conf [script:sekoia_ic_context] handler: one instance for the life of the handler process."""
 
-    LOG_NAME = LOG_NAME
+    LOG_NAME = ENTRY.name
 
     def __init__(self, _command_line=None, _command_arg=None):
         super().__init__()

@@ -13,6 +13,7 @@ from cachetools import Cache
 
 from ..stix.summaries import INACTIVE_KEYS, merge, summarise_rows
 from ..constants import INDICATORS_COLLECTION
+from ..splunk.logs import Once
 from .output_fields import fields_for
 from ..stix.observables import (TYPES, InvalidObservable, canonical_ipv4_number, detect_type, is_public_ip,
                                 normalise, unpad_ipv4)
@@ -115,13 +116,11 @@ class Enricher:
         self._nothing = Answer(None, {"matched": False}, self._unmatched)  # empty or not an observable
         self.stats = stats if stats is not None else Stats()
         self.messages = messages if messages is not None else []  # (level, text) for the job inspector
-        self._said = set()
+        self._say = Once(lambda level, text: self.messages.append((level, text)))
         self._seen_values = set()
 
     def say(self, level, text):
-        if text not in self._said:
-            self._said.add(text)
-            self.messages.append((level, text))
+        self._say(text, level, text)
 
     # ------------------------------------------------------------------------------------------ chunk
     def local_matches(self, observables):

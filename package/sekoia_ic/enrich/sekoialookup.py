@@ -26,11 +26,11 @@ from ..stix.observables import TYPES
 from ..redaction import redact
 from ..splunk.settings import app_service, read_settings
 
-LOG_NAME = "sekoialookup"
+ENTRY = logs.EntryPoint("sekoialookup")
 FIELD_NAME = re.compile(r"^[A-Za-z_][\w.:-]*$")
 TYPE_CHOICES = f"{', '.join(TYPES[:-1])} or {TYPES[-1]}"
 ENDPOINT_MARGIN = 30.0  # seconds the endpoint call may take beyond the API budget (its own splunkd calls)
-log = logging.getLogger(LOG_NAME)
+log = ENTRY.log
 
 
 @Configuration(distributed=False)
@@ -56,7 +56,7 @@ class SekoiaLookupCommand(RepeatableFieldOption, FastRecordReader, StreamingComm
         self._fields = []
         self._type = "auto"
         self._problem = None
-        self._said = set()  # each message once per search, whoever raises it
+        self._once = logs.Once(self._say)  # each message once per search, whoever raises it
 
     def prepare(self):
         fields = [f.strip() for f in (self.field or "").split(",") if f.strip()]
@@ -76,7 +76,7 @@ class SekoiaLookupCommand(RepeatableFieldOption, FastRecordReader, StreamingComm
 
     def _make_enricher(self):
         info = self.metadata.searchinfo
-        logs.setup(LOG_NAME)
+        ENTRY.start()
         service = app_service(info.splunkd_uri, info.session_key)
         try:
             logs.set_level(read_settings(service).log_level)
@@ -133,9 +133,9 @@ class SekoiaLookupCommand(RepeatableFieldOption, FastRecordReader, StreamingComm
 
     def _say_once(self, level, text):
         text = redact(text)  # an API's error body may quote a credential
-        if text in self._said:
-            return
-        self._said.add(text)
+        self._once(text, level, text)
+
+    def _say(self, level, text):
         log.log(logging.ERROR if level == "error" else logging.WARNING, text)
         # splunklib formats its first argument with str.format: the text goes in as an argument, so that the
         # braces of a quoted JSON body stay text.

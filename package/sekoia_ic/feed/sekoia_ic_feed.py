@@ -4,7 +4,6 @@ Splunk starts bin/sekoia_ic_feed.py with `--scheme`, `--validate-arguments` (XML
 and the <input> XML (server_uri, session_key, stanza params) on stdin. A run syncs each stanza's feed into the
 KV store; it writes no events.
 """
-import logging
 import sys
 import time
 
@@ -21,8 +20,8 @@ from ..regions import base_url_for
 from ..splunk.settings import app_service, make_client, proxy_url, read_api_key, read_settings
 from .taxii import TaxiiCollection, TaxiiSync, default_api_root
 
-LOG_NAME = "sekoia_ic_feed"
-log = logging.getLogger(LOG_NAME)
+ENTRY = logs.EntryPoint("sekoia_ic_feed")
+log = ENTRY.log
 
 
 class FeedScript(Script):
@@ -57,7 +56,7 @@ class FeedScript(Script):
 
     def stream_events(self, inputs, ew):
         service = app_service(inputs.metadata["server_uri"], inputs.metadata["session_key"])
-        logs.setup(LOG_NAME)
+        ENTRY.start()
         failures = 0
         try:
             settings = read_settings(service)
