@@ -108,7 +108,7 @@ class Enricher:
         self.mode = mode
         # raw field value -> its Answer: a value seen in an earlier chunk costs one lookup here, no parsing, no
         # KV store or API request. Never kept longer than the answers it was built from: the whole map is
-        # dropped when its time window ends (a TTLCache's per-entry upkeep costs more than the lookups it saves).
+        # dropped when its time window ends (docs/design.md, "Search command protocol").
         self.answers = Cache(maxsize=CACHE_SIZE)
         self._answers_window = min(ttl, LOCAL_TTL)
         self._answers_until = time.monotonic() + self._answers_window
