@@ -23,8 +23,8 @@ PARTS = {  # where a function's own time is counted, by the file it is in
     "KV store writes and reads (splunklib, HTTP to splunkd)": ("splunklib", "http/client", "socket", "ssl"),
     "fetching and JSON decoding (requests, urllib3, json)": ("requests", "urllib3", "json"),
     "pattern parsing (fast path, stix2-patterns, ANTLR)": ("fast_patterns", "stix2patterns", "antlr4"),
-    "row building (indicators, observables, feed_sync)": ("indicators", "observables", "feed_sync", "stix_common",
-                                                          "ipaddress", "hashlib"),
+    "row building (indicators, observables, feed sync)": ("indicators", "observables", "feed/sync",
+                                                          "stix/common", "ipaddress", "hashlib"),
     "waiting for the prefetched page (threading)": ("threading", "concurrent/futures", "<method 'acquire'"),
 }
 
