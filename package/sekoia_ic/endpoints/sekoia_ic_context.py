@@ -19,15 +19,15 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ..enrich import shared_cache
-from ..ic import errors
-from ..stix.summaries import summarise_context
 from ..constants import API_BUDGET_SPENT, CONTEXT_CACHE_COLLECTION
-from ..stix.observables import MAX_VALUE_LENGTH, TYPES, is_public_ip
 from ..redaction import redact
+from ..ic import errors
+from ..stix.observables import MAX_VALUE_LENGTH, TYPES, is_public_ip
+from ..stix.summaries import summarise_context
 from ..splunk import logs
 from ..splunk.rest_handler import PersistentHandler
 from ..splunk.rest_handler import reply as _reply
+from ..enrich import shared_cache
 
 ENTRY = logs.EntryPoint("sekoia_ic_context")
 MAX_OBSERVABLES = 10_000  # per request

@@ -11,12 +11,12 @@ from typing import NamedTuple, Optional
 
 from cachetools import Cache
 
-from ..stix.summaries import INACTIVE_KEYS, merge, summarise_rows
 from ..constants import INDICATORS_COLLECTION
-from ..splunk.logs import Once
-from .output_fields import fields_for
 from ..stix.observables import (TYPES, InvalidObservable, canonical_ipv4_number, detect_type, is_public_ip,
                                 normalise, unpad_ipv4)
+from ..stix.summaries import INACTIVE_KEYS, merge, summarise_rows
+from ..splunk.logs import Once
+from .output_fields import fields_for
 
 MODES = ("local", "api", "both")
 DEFAULT_TTL = 3600

@@ -3,8 +3,8 @@
 import ipaddress
 
 from ..constants import INDICATORS_COLLECTION
-from ..splunk.kvstore import KVCollection
 from ..stix.observables import canonical_ipv4_number
+from ..splunk.kvstore import KVCollection
 
 
 class LocalLookup:

@@ -14,8 +14,8 @@ import time
 from cachetools import TTLCache
 from splunklib.binding import HTTPError
 
-from . import shared_cache
 from ..constants import API_BUDGET_SPENT
+from . import shared_cache
 
 CACHE_SIZE = 100_000
 ENDPOINT = "sekoia_ic/context"

@@ -6,14 +6,14 @@ import re
 
 from splunklib.searchcommands import Configuration, Option, StreamingCommand, validators
 
-from ..splunk import logs
-from .resolver import ContextResolver
-from .enricher import DEFAULT_API_BUDGET, DEFAULT_TTL, MODES, Enricher, Stats, check_type
-from ..splunk.library_internals import FastRecordReader, RepeatableFieldOption, is_last_chunk, use_fast_record_writer
-from .local_match import LocalLookup
-from ..stix.observables import TYPES
 from ..redaction import redact
+from ..stix.observables import TYPES
+from ..splunk import logs
+from ..splunk.library_internals import FastRecordReader, RepeatableFieldOption, is_last_chunk, use_fast_record_writer
 from ..splunk.settings import app_service, read_settings
+from .enricher import DEFAULT_API_BUDGET, DEFAULT_TTL, MODES, Enricher, Stats, check_type
+from .local_match import LocalLookup
+from .resolver import ContextResolver
 
 ENTRY = logs.EntryPoint("sekoialookup")
 FIELD_NAME = re.compile(r"^[A-Za-z_][\w.:-]*$")

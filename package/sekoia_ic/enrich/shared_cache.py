@@ -4,8 +4,8 @@ role may read it (default.meta), so `sekoialookup` reads it with the user's own 
 import json
 
 from ..constants import CONTEXT_CACHE_COLLECTION
-from ..splunk.kvstore import KVCollection
 from ..stix.observables import observable_key
+from ..splunk.kvstore import KVCollection
 
 
 def collection(service):

@@ -15,13 +15,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
-from ..ic.client import MAX_PAGE_SIZE
 from ..constants import CHECKPOINTS_COLLECTION, DEFAULT_FEED_ID, FEED_ID_PATTERN
+from ..redaction import redact
+from ..regions import check_http_url
+from ..ic.client import MAX_PAGE_SIZE
 from ..ic.errors import InvalidResponseError, SekoiaError
 from ..stix.indicators import Indicator, InvalidIndicator, UnsupportedPattern
 from ..stix.observables import row_key
-from ..redaction import redact
-from ..regions import check_http_url
 from ..splunk.logs import Once
 
 # STIX 2.1 object types the feed can be asked for (match[type]); only indicators become rows.

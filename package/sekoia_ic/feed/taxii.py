@@ -19,9 +19,9 @@ from taxii2client.v21 import Collection
 
 from ..ic import errors
 from ..ic.client import configure_session, raise_for_status, transport_error
-from .sync import FeedSync
-from ..splunk.library_internals import taxii_session
 from ..ic.ratelimit import limiter_for_host
+from ..splunk.library_internals import taxii_session
+from .sync import FeedSync
 
 TAXII_USER = "apikey"  # the IC checks the password (the API key); the user name is free
 ADDED_AFTER_OVERLAP = timedelta(seconds=1)

@@ -14,12 +14,12 @@ from urllib3 import exceptions as urllib3_exceptions
 from urllib3.exceptions import MaxRetryError, ResponseError
 from urllib3.util.retry import Retry
 
-from . import errors
 from .. import redaction
 from ..constants import DEFAULT_FEED_ID, NO_API_KEY
-from .ratelimit import BudgetExceeded, RateLimiter
 from ..regions import DEFAULT_REGION, base_url_for
 from ..version import __version__
+from . import errors
+from .ratelimit import BudgetExceeded, RateLimiter
 
 log = logging.getLogger(__name__)
 
