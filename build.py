@@ -78,7 +78,26 @@ def read_version():
     if len(set(versions.values())) != 1:
         detail = ", ".join(f"{where} = {v}" for where, v in versions.items())
         raise BuildError(f"versions differ between {conf_path} and {manifest_path}: {detail}")
+    check_changelog(value)
     return value
+
+
+def check_changelog(version):
+    """CHANGELOG.md (the Splunkbase release notes) must describe the version being built: a `## <version>`
+    section with some text in it."""
+    path = ROOT / "CHANGELOG.md"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BuildError(f"{path}: cannot be read ({exc}): it must describe version {version}") from None
+    for section in re.split(r"(?m)^## ", text)[1:]:
+        heading, _, body = section.partition("\n")
+        if re.fullmatch(rf"\[?{re.escape(version)}\]?(?:\s.*)?", heading.strip()):
+            if not body.strip():
+                raise BuildError(f"{path}: the section '## {version}' is empty: say what changed and how to upgrade")
+            return
+    raise BuildError(f"{path}: no '## {version}' section: describe version {version} (what changed for admins and "
+                     "analysts, and the upgrade steps) before building it")
 
 
 # ---------------------------------------------------------------------------------------------- venvs

@@ -7,7 +7,7 @@ import sys
 
 sys.path.insert(0, os.environ["SEKOIA_IC_LIB"])
 
-from sekoia_ic.client import ICClient  # noqa: E402
+from sekoia_ic.ic.client import ICClient  # noqa: E402
 
 
 def main(base_url, api_key, page_size):

@@ -199,9 +199,9 @@ def run_command(script, payload, events, home):
 def seed_shared_cache(splunkd, distinct):
     """Leave in the shared context cache what a first search over `distinct` unknown values would have left,
     written by the app's own code (asking the API for 10,000 values takes over half an hour at 5 requests/s)."""
-    from sekoia_ic.context import summarise_context
-    from sekoia_ic.context_cache import collection, save_answers
-    from sekoia_ic.settings import app_service
+    from sekoia_ic.stix.summaries import summarise_context
+    from sekoia_ic.enrich.shared_cache import collection, save_answers
+    from sekoia_ic.splunk.settings import app_service
     unknown = summarise_context({"items": []}, time.time())  # what the IC answers for a value it does not know
     save_answers(collection(app_service(splunkd.uri, SESSION_KEY)),
                  {("ipv4-addr", public_ip(i)): unknown for i in range(distinct)}, time.time() + 3600)
@@ -210,10 +210,10 @@ def seed_shared_cache(splunkd, distinct):
 def seed_ranges(splunkd, count=RANGES):
     """Put in the local lookup the rows of `count` indicators of one CIDR range each (in 12.0.0.0/8, /16 to /28:
     none holds the events' addresses), written from STIX indicators by the app's own row builder."""
-    from sekoia_ic.facts import DEFAULT_FEED_ID, INDICATORS_COLLECTION
-    from sekoia_ic.indicators import rows_for
-    from sekoia_ic.kvstore import KVCollection
-    from sekoia_ic.settings import app_service
+    from sekoia_ic.constants import DEFAULT_FEED_ID, INDICATORS_COLLECTION
+    from sekoia_ic.stix.indicators import rows_for
+    from sekoia_ic.splunk.kvstore import KVCollection
+    from sekoia_ic.splunk.settings import app_service
     rows = []
     for n in range(count):
         network = ipaddress.ip_network(((12 << 24) | (n * 2654435761 & 0xFFFFFF), 16 + n % 13), strict=False)

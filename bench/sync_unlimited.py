@@ -12,19 +12,19 @@ import time
 
 sys.path.insert(0, os.environ["SEKOIA_IC_LIB"])
 
-from sekoia_ic.client import ICClient  # noqa: E402
-from sekoia_ic.facts import CHECKPOINTS_COLLECTION, INDICATORS_COLLECTION  # noqa: E402
-from sekoia_ic.feed_sync import FeedInput, FeedSync  # noqa: E402
-from sekoia_ic.kvstore import KVCollection  # noqa: E402
-from sekoia_ic.ratelimit import RateLimiter  # noqa: E402
-from sekoia_ic.settings import app_service  # noqa: E402
+from sekoia_ic.ic.client import ICClient  # noqa: E402
+from sekoia_ic.constants import CHECKPOINTS_COLLECTION, INDICATORS_COLLECTION  # noqa: E402
+from sekoia_ic.feed.sync import FeedInput, FeedSync  # noqa: E402
+from sekoia_ic.splunk.kvstore import KVCollection  # noqa: E402
+from sekoia_ic.ic.ratelimit import RateLimiter  # noqa: E402
+from sekoia_ic.splunk.settings import app_service  # noqa: E402
 
 PARTS = {  # where a function's own time is counted, by the file it is in
     "KV store writes and reads (splunklib, HTTP to splunkd)": ("splunklib", "http/client", "socket", "ssl"),
     "fetching and JSON decoding (requests, urllib3, json)": ("requests", "urllib3", "json"),
     "pattern parsing (fast path, stix2-patterns, ANTLR)": ("fast_patterns", "stix2patterns", "antlr4"),
-    "row building (indicators, observables, feed_sync)": ("indicators", "observables", "feed_sync", "stix_common",
-                                                          "ipaddress", "hashlib"),
+    "row building (indicators, observables, feed sync)": ("indicators", "observables", "feed/sync",
+                                                          "stix/common", "ipaddress", "hashlib"),
     "waiting for the prefetched page (threading)": ("threading", "concurrent/futures", "<method 'acquire'"),
 }
 

@@ -24,12 +24,16 @@ def build_copy(tmp_path):
     (tmp_path / "default").mkdir()
     shutil.copy2(ROOT / "default" / "app.conf", tmp_path / "default" / "app.conf")
     shutil.copy2(ROOT / "app.manifest", tmp_path / "app.manifest")
+    shutil.copy2(ROOT / "CHANGELOG.md", tmp_path / "CHANGELOG.md")
     return tmp_path
+
+
+VERSION = read_conf(ROOT / "default" / "app.conf")["id"]["version"]
 
 
 def test_missing_app_conf_version_names_the_file(build_copy):
     conf = build_copy / "default" / "app.conf"
-    conf.write_text(conf.read_text().replace("[id]\nname = sekoia_ic\nversion = 1.0.0", "[id]\nname = sekoia_ic"))
+    conf.write_text(conf.read_text().replace(f"[id]\nname = sekoia_ic\nversion = {VERSION}", "[id]\nname = sekoia_ic"))
     result = run_build(build_copy, "stage")
     assert result.returncode == 1
     assert f"{conf}: [id] version = '' is missing or not a semver" in result.stderr
@@ -39,7 +43,7 @@ def test_malformed_launcher_version_names_the_file(build_copy):
     conf = build_copy / "default" / "app.conf"
     text = conf.read_text()
     head, _, tail = text.partition("\n[launcher]")
-    conf.write_text(head + "\n[launcher]" + tail.replace("version = 1.0.0", "version = 1.0"))
+    conf.write_text(head + "\n[launcher]" + tail.replace(f"version = {VERSION}", "version = 1.0"))
     result = run_build(build_copy, "stage")
     assert result.returncode == 1
     assert f"{conf}: [launcher] version = '1.0'" in result.stderr
@@ -56,11 +60,36 @@ def test_malformed_manifest_names_the_file(build_copy):
 def test_versions_must_agree(build_copy):
     manifest = build_copy / "app.manifest"
     data = json.loads(manifest.read_text())
-    data["info"]["id"]["version"] = "2.0.0"
+    data["info"]["id"]["version"] = "9.9.9"
     manifest.write_text(json.dumps(data))
     result = run_build(build_copy, "stage")
     assert result.returncode == 1
-    assert "versions differ" in result.stderr and "app.manifest info.id.version = 2.0.0" in result.stderr
+    assert "versions differ" in result.stderr and "app.manifest info.id.version = 9.9.9" in result.stderr
+
+
+def test_changelog_must_describe_the_version(build_copy):
+    changelog = build_copy / "CHANGELOG.md"
+    changelog.write_text(changelog.read_text().replace(f"\n## {VERSION}\n", "\n## 0.0.1\n"))
+    result = run_build(build_copy, "stage")
+    assert result.returncode == 1
+    assert f"{changelog}: no '## {VERSION}' section" in result.stderr
+    changelog.unlink()
+    result = run_build(build_copy, "stage")
+    assert result.returncode == 1 and f"{changelog}: cannot be read" in result.stderr
+
+
+def test_changelog_section_must_not_be_empty(build_copy):
+    changelog = build_copy / "CHANGELOG.md"
+    changelog.write_text(f"# Release notes\n\n## {VERSION}\n\n## 1.0.0\n\nFirst release.\n")
+    result = run_build(build_copy, "stage")
+    assert result.returncode == 1
+    assert f"{changelog}: the section '## {VERSION}' is empty" in result.stderr
+
+
+def test_the_repository_changelog_describes_this_version():
+    text = (ROOT / "CHANGELOG.md").read_text()
+    section = text.split(f"\n## {VERSION}\n", 1)[1].split("\n## ", 1)[0]
+    assert "Upgrade" in section and "admins" in section and "analysts" in section
 
 
 def test_python_stanzas_declare_python3_13(stage_dir):
@@ -105,7 +134,7 @@ def test_package_layout(built_package):
     assert {n.split("/")[0] for n in names} == {"sekoia_ic"}
     assert not [n for n in names if "/local/" in n + "/" or n.endswith(("local.meta", ".pyc")) or "__pycache__" in n]
     for module in ("splunklib/client.py", "requests/__init__.py", "cachetools/__init__.py",
-                   "stix2patterns/v21/pattern.py", "antlr4/__init__.py", "sekoia_ic/client.py"):
+                   "stix2patterns/v21/pattern.py", "antlr4/__init__.py", "sekoia_ic/ic/client.py"):
         assert f"sekoia_ic/lib/{module}" in names
     assert not [n for n in names if n.startswith("sekoia_ic/lib/splunklib/ai")]
     executables = set()

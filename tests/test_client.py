@@ -3,11 +3,12 @@ import logging
 
 import pytest
 
-from sekoia_ic import errors
-from sekoia_ic.client import ICClient, USER_AGENT
+from sekoia_ic.ic import errors
+from sekoia_ic.ic.client import ICClient, USER_AGENT
 from sekoia_ic.regions import REGIONS, base_url_for
-from tests.conftest import API_KEY
+from tests.conftest import API_KEY, ROOT
 from tests.standins import stix_data
+from tests.standins.conffile import read_conf
 
 
 def client_for(ic, key=API_KEY, **kwargs):
@@ -37,7 +38,8 @@ def test_me_sends_bearer_and_user_agent(ic):
     assert me["email"] == "analyst@example.com"
     request = ic.calls("/v1/me")[0]
     assert request["authorization"] == f"Bearer {API_KEY}"
-    assert request["user_agent"] == USER_AGENT and "sekoia-ic-splunk/1." in USER_AGENT
+    version = read_conf(ROOT / "default" / "app.conf")["launcher"]["version"]  # the app's version, from app.conf
+    assert request["user_agent"] == USER_AGENT and f"sekoia-ic-splunk/{version} " in USER_AGENT
 
 
 def test_feed_page_parameters_and_cursor(ic):
@@ -147,7 +149,7 @@ def test_429_without_retry_after_backs_off_then_gives_up(ic):
 
 def test_default_backoff_keeps_errors_under_the_firewall_threshold(ic):
     """The API blocks clients with more than 2 error answers in 10 s: default retries must space them."""
-    from sekoia_ic.client import _CappedRetry
+    from sekoia_ic.ic.client import _CappedRetry
     retry = _CappedRetry(total=3, backoff_factor=5.0, backoff_max=120)
     waits = []
     for _ in range(3):

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from stix2patterns.exceptions import ParseException
 from stix2patterns.v21.pattern import Pattern
 
-from sekoia_ic.fast_patterns import KEYWORDS, comparisons
+from sekoia_ic.stix.fast_patterns import KEYWORDS, comparisons
 from tests.standins import stix_data
 
 

@@ -3,8 +3,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from sekoia_ic.indicators import Indicator, InvalidIndicator, UnsupportedPattern, parse_time, rows_for
-from sekoia_ic.observables import detect_type, is_public_ip, normalise, row_key
+from sekoia_ic.stix.indicators import Indicator, InvalidIndicator, UnsupportedPattern, parse_time, rows_for
+from sekoia_ic.stix.observables import detect_type, is_public_ip, normalise, row_key
 from tests.standins import stix_data
 
 FEED = "feed-1"
@@ -124,7 +124,7 @@ def test_internationalised_domains_in_both_forms(unicode_form, ascii_form):
     rows = rows_for(indicator(f"[domain-name:value = '{unicode_form}']"), FEED)
     assert [(r["type"], r["value"]) for r in rows] == [("domain-name", ascii_form)]
     assert rows_for(indicator(f"[domain-name:value = '{ascii_form}']"), FEED)[0]["value"] == ascii_form
-    from sekoia_ic.enrichment import to_observable
+    from sekoia_ic.enrich.enricher import to_observable
     assert to_observable(unicode_form, "auto") == ("domain-name", ascii_form)
     assert to_observable(ascii_form.upper(), "auto") == ("domain-name", ascii_form)
     assert normalise("email-addr", f"Ops@{unicode_form.rstrip('.')}")[0] == f"ops@{ascii_form}"
@@ -181,7 +181,7 @@ def test_synthetic_feed_items_are_valid_stix_with_their_rows():
 
 
 def test_event_values_to_observables():
-    from sekoia_ic.enrichment import to_observable
+    from sekoia_ic.enrich.enricher import to_observable
     assert to_observable(" 8.8.8.8 ", "auto") == ("ipv4-addr", "8.8.8.8")
     assert to_observable("8.8.8.8", "ipv4-addr") == ("ipv4-addr", "8.8.8.8")
     assert to_observable("8.8.8.8", "ipv6-addr") is None

@@ -1,5 +1,5 @@
-"""Contract tests of the private library names the app uses (package/sekoia_ic/internals.py), against the
-versions vendored in the staged lib/: an upgrade that moves one fails here."""
+"""Contract tests of the private library names the app uses (package/sekoia_ic/splunk/library_internals.py),
+against the versions vendored in the staged lib/: an upgrade that moves one fails here."""
 import inspect
 import re
 
@@ -8,7 +8,7 @@ import splunklib.searchcommands.search_command as search_command
 from splunklib.searchcommands import StreamingCommand
 from taxii2client.v21 import Collection
 
-from sekoia_ic.internals import FastRecordReader, RepeatableFieldOption, is_last_chunk, taxii_session
+from sekoia_ic.splunk.library_internals import FastRecordReader, RepeatableFieldOption, is_last_chunk, taxii_session
 from tests.conftest import STAGE_DIR
 
 
@@ -79,7 +79,7 @@ def test_splunklib_record_writer_v2_state_the_fast_writer_uses():
 
     from splunklib.searchcommands.internals import RecordWriterV2
 
-    from sekoia_ic.internals import FastRecordWriterV2, use_fast_record_writer
+    from sekoia_ic.splunk.library_internals import FastRecordWriterV2, use_fast_record_writer
 
     writer = RecordWriterV2(io.BytesIO(), 7)
     assert writer._fieldnames is None and writer._pending_record_count == 0 and writer._maxresultrows == 7

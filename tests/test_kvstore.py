@@ -1,8 +1,8 @@
 """KVCollection against the splunkd stand-in: limits.conf [kvstore] read in one request and honoured (batch saves
 and paged reads), Splunk's defaults when the limits cannot be read."""
-from sekoia_ic.facts import CONTEXT_CACHE_COLLECTION
-from sekoia_ic.kvstore import DEFAULT_MAX_BATCH_SAVE, DEFAULT_MAX_ROWS_PER_QUERY, KVCollection
-from sekoia_ic.settings import app_service
+from sekoia_ic.constants import CONTEXT_CACHE_COLLECTION
+from sekoia_ic.splunk.kvstore import DEFAULT_MAX_BATCH_SAVE, DEFAULT_MAX_ROWS_PER_QUERY, KVCollection
+from sekoia_ic.splunk.settings import app_service
 from tests.conftest import SESSION_KEY
 
 

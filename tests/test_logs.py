@@ -10,7 +10,7 @@ from tests.standins.conffile import read_conf
 WRITER = """
 import logging, sys
 sys.path.insert(0, sys.argv[1])
-from sekoia_ic import logs
+from sekoia_ic.splunk import logs
 logs.MAX_BYTES = 200_000
 logs.setup("sekoialookup")
 log = logging.getLogger("sekoialookup")
@@ -51,3 +51,14 @@ def test_props_give_the_logs_a_sourcetype_and_split_them_at_each_record():
     extract = re.compile(stanza["EXTRACT-sekoia_ic_log"].replace("(?<", "(?P<"))
     assert extract.match(record).groupdict() == {"log_level": "ERROR", "pid": "9576", "logger": "sekoia_ic_feed",
                                                  "message": "cannot start: boom"}
+
+
+def test_once_says_each_key_once_and_entry_points_name_their_logger():
+    from sekoia_ic.splunk import logs
+    said = []
+    say = logs.Once(lambda *args: said.append(args))
+    assert say("invalid", "first %s", 1) and not say("invalid", "second %s", 2)
+    assert say("unsupported:registry", "third")
+    assert said == [("first %s", 1), ("third",)]
+    entry = logs.EntryPoint("sekoialookup")
+    assert entry.name == "sekoialookup" and entry.log.name == "sekoialookup"

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from sekoia_ic.indicators import rows_for
-from sekoia_ic.observables import observable_key
+from sekoia_ic.stix.indicators import rows_for
+from sekoia_ic.stix.observables import observable_key
 from tests.chunked import messages, run_command
 from tests.conftest import API_KEY, SESSION_KEY, STAGE_DIR
 from tests.modinput import (checkpoint, comparable_rows, expected, input_xml, kill_repeatedly, log_text, lookup,

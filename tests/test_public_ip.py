@@ -6,7 +6,7 @@ import ipaddress
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sekoia_ic.observables import is_public_ip, is_public_ip_by_library
+from sekoia_ic.stix.observables import is_public_ip, is_public_ip_by_library
 
 # The IANA IPv4 and IPv6 Special-Purpose Address Registries, and multicast.
 SPECIAL_BLOCKS = ["0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",

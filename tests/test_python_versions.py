@@ -18,10 +18,11 @@ SMOKE = """
 import sys
 sys.path.insert(0, sys.argv[1])
 sys.path.insert(0, sys.argv[2])
-import sekoia_ic.feed_input, sekoia_ic.lookup_command, sekoia_ic.check_command, sekoia_ic.taxii_sync
+import sekoia_ic.feed.sekoia_ic_feed, sekoia_ic.feed.taxii
+import sekoia_ic.enrich.sekoialookup, sekoia_ic.endpoints.sekoiacheck
 import sekoia_ic_context, sekoia_ic_setup
-from sekoia_ic.indicators import rows_for
-from sekoia_ic.enrichment import to_observable
+from sekoia_ic.stix.indicators import rows_for
+from sekoia_ic.enrich.enricher import to_observable
 rows = rows_for({"type": "indicator", "id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
                  "pattern": "[file:hashes.'SHA-256' = 'AB' OR ipv4-addr:value = '1.2.3.4/32']", "pattern_type": "stix",
                  "valid_from": "2026-01-01T00:00:00.123Z", "valid_until": "2027-01-01T00:00:00Z"}, "f")

@@ -5,7 +5,7 @@ import ipaddress
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sekoia_ic.local_match import RangeIndex
+from sekoia_ic.enrich.local_match import RangeIndex
 
 
 def by_scan(rows, value):

@@ -2,7 +2,7 @@
 and a deadline it cannot meet said to be a rate limit only while a 429's Retry-After is what stands in the way."""
 import pytest
 
-from sekoia_ic.ratelimit import BudgetExceeded, RateLimiter
+from sekoia_ic.ic.ratelimit import BudgetExceeded, RateLimiter
 
 
 class Clock:

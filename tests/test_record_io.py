@@ -1,5 +1,5 @@
-"""The app's fast record reading and writing (internals.FastRecordReader, FastRecordWriterV2) give what splunklib's
-own code gives: the same records, keys in the same order, and the same output bytes, on what splunkd sends
+"""The app's fast record reading and writing (library_internals.FastRecordReader, FastRecordWriterV2) give what
+splunklib's own code gives: the same records, keys in the same order, and the same output bytes, on what splunkd sends
 (multivalue fields, unicode, empty and missing values, quotes, commas, newlines, 50,000-event chunks) and on any
 other CSV layout, which the reader hands to splunklib."""
 import io
@@ -8,7 +8,7 @@ from collections import OrderedDict
 import pytest
 from splunklib.searchcommands import StreamingCommand
 
-from sekoia_ic.internals import FastRecordReader, splunkd_layout
+from sekoia_ic.splunk.library_internals import FastRecordReader, splunkd_layout
 from tests.conftest import STAGE_DIR
 from tests.modinput import PYTHON
 from tests.standins.chunked_protocol import run_script

@@ -1,7 +1,7 @@
 """The real bin/sekoialookup.py over the chunked protocol v2, against the splunkd and IC stand-ins."""
 import pytest
 
-from sekoia_ic.indicators import rows_for
+from sekoia_ic.stix.indicators import rows_for
 from tests.chunked import messages, run_command
 from tests.conftest import API_KEY
 from tests.standins import stix_data

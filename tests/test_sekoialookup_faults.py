@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from sekoia_ic.indicators import rows_for
+from sekoia_ic.stix.indicators import rows_for
 from tests.chunked import messages, run_command
 from tests.conftest import API_KEY
 from tests.standins import stix_data
@@ -72,7 +72,7 @@ def test_every_role_gets_local_matches_and_the_capability_decides_the_rest(confi
 
 
 def test_the_endpoint_refuses_a_user_without_the_capability(configured_splunkd, tmp_path):
-    from sekoia_ic.settings import app_service
+    from sekoia_ic.splunk.settings import app_service
     from splunklib.binding import HTTPError
     configured_splunkd.add_session("user-key", "ana", ["user"])
     with pytest.raises(HTTPError) as refused:
@@ -83,7 +83,7 @@ def test_the_endpoint_refuses_a_user_without_the_capability(configured_splunkd, 
 
 
 def test_the_endpoint_rejects_bad_requests_and_private_addresses(configured_splunkd, ic, tmp_path):
-    from sekoia_ic.settings import app_service
+    from sekoia_ic.splunk.settings import app_service
     from splunklib.binding import HTTPError
     service = app_service(configured_splunkd.uri, "test-session-key")
     for body in ("not json", json.dumps({"observables": "x"}), json.dumps({"observables": [["registry", "x"]]})):
@@ -219,7 +219,7 @@ def test_the_api_budget_bounds_the_whole_search(configured_splunkd, ic, intel, t
 
 
 def test_a_splunkd_that_stops_answering_is_given_up(configured_splunkd, tmp_path):
-    from sekoia_ic.settings import app_service
+    from sekoia_ic.splunk.settings import app_service
     configured_splunkd.inject_failure(r"data/sekoia_ic_indicators", delay=5, times=1)
     service = app_service(configured_splunkd.uri, "test-session-key", timeout=0.5)
     started = time.monotonic()

@@ -5,8 +5,8 @@ import json
 import pytest
 from splunklib import binding, client
 
-from sekoia_ic.errors import ConfigurationError
-from sekoia_ic.settings import Settings
+from sekoia_ic.ic.errors import ConfigurationError
+from sekoia_ic.splunk.settings import Settings
 from tests.conftest import SESSION_KEY
 
 KEY = "sekoia_ic:api_key:"

@@ -1,9 +1,9 @@
-"""Each fact more than one file states is defined once (package/sekoia_ic/facts.py, regions.py) and every other
+"""Each fact more than one file states is defined once (package/sekoia_ic/constants.py, regions.py) and every other
 copy is generated from it or checked here: changing one copy alone fails."""
 import json
 import re
 
-from sekoia_ic import facts
+from sekoia_ic import constants
 from sekoia_ic.regions import DEFAULT_REGION, REGIONS, WEB_APPS
 from tests.conftest import ROOT, STAGE_DIR
 from tests.standins.conffile import read_conf
@@ -36,34 +36,35 @@ def test_regions_everywhere():
 
 
 def test_the_default_feed_everywhere():
-    feed_id = facts.DEFAULT_FEED_ID
-    assert read_conf(DEFAULT / "inputs.conf")[facts.FEED_INPUT]["feed_id"] == feed_id
+    feed_id = constants.DEFAULT_FEED_ID
+    assert read_conf(DEFAULT / "inputs.conf")[constants.FEED_INPUT]["feed_id"] == feed_id
     assert feed_id in README and feed_id in (ROOT / "README" / "inputs.conf.spec").read_text()
-    assert re.fullmatch(facts.FEED_ID_PATTERN, feed_id)
+    assert re.fullmatch(constants.FEED_ID_PATTERN, feed_id)
 
 
 def test_collection_names_everywhere():
     collections = read_conf(DEFAULT / "collections.conf")
     transforms = read_conf(DEFAULT / "transforms.conf")
-    for name in (facts.INDICATORS_COLLECTION, facts.CHECKPOINTS_COLLECTION, facts.CONTEXT_CACHE_COLLECTION):
+    for name in (constants.INDICATORS_COLLECTION, constants.CHECKPOINTS_COLLECTION, constants.CONTEXT_CACHE_COLLECTION):
         assert name in collections
-    assert transforms[facts.INDICATORS_COLLECTION]["collection"] == facts.INDICATORS_COLLECTION
-    assert transforms["sekoia_ic_ranges"]["collection"] == facts.INDICATORS_COLLECTION
-    assert transforms[facts.CHECKPOINTS_COLLECTION]["collection"] == facts.CHECKPOINTS_COLLECTION
+    assert transforms[constants.INDICATORS_COLLECTION]["collection"] == constants.INDICATORS_COLLECTION
+    assert transforms["sekoia_ic_ranges"]["collection"] == constants.INDICATORS_COLLECTION
+    assert transforms[constants.CHECKPOINTS_COLLECTION]["collection"] == constants.CHECKPOINTS_COLLECTION
     # Each collection's fields and its lookup's fields_list name the same fields.
-    for lookup, collection in ((facts.INDICATORS_COLLECTION, facts.INDICATORS_COLLECTION),
-                               ("sekoia_ic_ranges", facts.INDICATORS_COLLECTION),
-                               (facts.CHECKPOINTS_COLLECTION, facts.CHECKPOINTS_COLLECTION)):
+    for lookup, collection in ((constants.INDICATORS_COLLECTION, constants.INDICATORS_COLLECTION),
+                               ("sekoia_ic_ranges", constants.INDICATORS_COLLECTION),
+                               (constants.CHECKPOINTS_COLLECTION, constants.CHECKPOINTS_COLLECTION)):
         fields = {k[len("field."):] for k in collections[collection] if k.startswith("field.")}
         listed = {f.strip() for f in transforms[lookup]["fields_list"].split(",")} - {"_key"}
         assert listed == fields, lookup
 
 
 def test_one_no_key_message_and_one_boolean_vocabulary():
-    sources = {p.name: p.read_text() for p in (ROOT / "package" / "sekoia_ic").glob("*.py")}
-    assert [n for n, text in sources.items() if "No Sekoia.io API key is configured" in text] == ["facts.py"]
-    assert [n for n, text in sources.items() if '"yes", "on"' in text] == ["facts.py"]
-    assert [n for n, text in sources.items() if "d6092c37-d8d7-45c3-8aff-c4dc26030608" in text] == ["facts.py"]
+    package = ROOT / "package" / "sekoia_ic"
+    sources = {p.relative_to(package).as_posix(): p.read_text() for p in package.rglob("*.py")}
+    assert [n for n, text in sources.items() if "No Sekoia.io API key is configured" in text] == ["constants.py"]
+    assert [n for n, text in sources.items() if '"yes", "on"' in text] == ["constants.py"]
+    assert [n for n, text in sources.items() if "d6092c37-d8d7-45c3-8aff-c4dc26030608" in text] == ["constants.py"]
 
 
 def test_design_notes_live_in_the_repository():

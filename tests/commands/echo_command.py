@@ -11,7 +11,7 @@ sys.path.insert(0, os.environ["SEKOIA_IC_LIB"])
 
 from splunklib.searchcommands import Configuration, StreamingCommand, dispatch  # noqa: E402
 
-from sekoia_ic.internals import FastRecordReader, use_fast_record_writer  # noqa: E402
+from sekoia_ic.splunk.library_internals import FastRecordReader, use_fast_record_writer  # noqa: E402
 
 FAST = os.environ.get("ECHO_FAST") == "1"
 

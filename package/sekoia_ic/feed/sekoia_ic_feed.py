@@ -4,28 +4,48 @@ Splunk starts bin/sekoia_ic_feed.py with `--scheme`, `--validate-arguments` (XML
 and the <input> XML (server_uri, session_key, stanza params) on stdin. A run syncs each stanza's feed into the
 KV store; it writes no events.
 """
-import logging
 import sys
 import time
 
 from splunklib.modularinput import Argument, Scheme, Script
 
-from . import logs
-from .client import DEFAULT_FEED_ID, MAX_PAGE_SIZE, check_api_key
-from .errors import ConfigurationError, SekoiaError
-from .facts import CHECKPOINTS_COLLECTION, INDICATORS_COLLECTION
-from .feed_sync import FeedInput, FeedSync, SyncFailed, server_roles, \
-    is_fetching_member
-from .kvstore import KVCollection
-from .regions import base_url_for
-from .settings import app_service, make_client, proxy_url, read_api_key, read_settings
-from .taxii_sync import TaxiiCollection, TaxiiSync, default_api_root
+from ..constants import CHECKPOINTS_COLLECTION, INDICATORS_COLLECTION
+from ..regions import base_url_for
+from ..ic.client import DEFAULT_FEED_ID, MAX_PAGE_SIZE, check_api_key
+from ..ic.errors import ConfigurationError, SekoiaError
+from ..splunk import logs
+from ..splunk.kvstore import KVCollection
+from ..splunk.settings import app_service, make_client, proxy_url, read_api_key, read_settings
+from .sync import FeedInput, FeedSync, SyncFailed, is_fetching_member, server_roles
+from .taxii import TaxiiCollection, TaxiiSync, default_api_root
 
-LOG_NAME = "sekoia_ic_feed"
-log = logging.getLogger(LOG_NAME)
+ENTRY = logs.EntryPoint("sekoia_ic_feed")
+log = ENTRY.log
 
 
 class FeedScript(Script):
+    """Keeps the sekoia_ic_indicators KV store lookup in sync with a Sekoia.io Intelligence Center feed.
+
+    ##Syntax
+
+    .. code-block::
+        [sekoia_ic_feed://<name>]
+        feed_id = <IC feed id>            (default: constants.DEFAULT_FEED_ID)
+        types = <STIX types, comma list>  (default: indicator)
+        page_size = <1 to 2000>           (default: 2000)
+        source = rest | taxii             (default: rest)
+        taxii_api_root = <URL>            (source = taxii; default: <region base URL>/v2/inthreat/taxii-server/)
+        interval = <seconds>
+
+    ##Description
+
+    Each run resumes the feed from the stored cursor, writes one lookup row per (live indicator, observable) and
+    removes the rows of revoked, expired or re-patterned indicators, then stores the cursor: a run killed at any
+    point replays at most one page. On a search head cluster only the captain fetches. The run's counts and last
+    error go to the sekoia_ic_checkpoints collection (the feed health dashboard). Why it is built this way:
+    docs/design.md, "The lookup".
+    """
+
     def get_scheme(self):
         scheme = Scheme("Sekoia.io Intelligence Center feed")
         scheme.description = (f"Keeps the {INDICATORS_COLLECTION} KV store lookup in sync with a Sekoia.io "
@@ -57,7 +77,7 @@ class FeedScript(Script):
 
     def stream_events(self, inputs, ew):
         service = app_service(inputs.metadata["server_uri"], inputs.metadata["session_key"])
-        logs.setup(LOG_NAME)
+        ENTRY.start()
         failures = 0
         try:
             settings = read_settings(service)

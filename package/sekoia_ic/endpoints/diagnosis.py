@@ -8,10 +8,10 @@ import time
 
 from splunklib.binding import HTTPError
 
-from . import errors
-from .facts import FEED_INPUT
-from .regions import REGIONS
-from .settings import make_client, read_settings
+from ..constants import FEED_INPUT
+from ..ic import errors
+from ..regions import REGIONS
+from ..splunk.settings import make_client, read_settings
 
 REQUEST_SECONDS = 9.0  # at most, per API request of the check
 CHECK_SECONDS = 20.0  # no request starts after this

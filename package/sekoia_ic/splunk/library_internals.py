@@ -1,6 +1,7 @@
 """Every use the app makes of its libraries' private names, in one place, each pinned by a contract test
 (tests/test_internals.py) against the vendored versions of requirements/app.txt: an upgrade that changes one of
-them fails there, not silently in a search or an input.
+them fails there, not silently in a search or an input. Why the app uses them: docs/design.md, "Library
+internals".
 
 - splunklib 3.0.1 `SearchCommand._protocol_v2_option_parser(arg)`: splits one `name=value` argument of protocol v2;
   splunklib keeps only the last value of a repeated option, and `field=` may be given several times.
@@ -10,13 +11,12 @@ them fails there, not silently in a search or an input.
   gives its transport (rate limit, retries, proxy, TLS).
 - splunklib 3.0.1 `SearchCommand._record_writer` (a `RecordWriterV2`), its `write_records` and
   `_ensure_validity`, `_write_record`, `_fieldnames`, `_writer`, `_pending_record_count`, `_maxresultrows`: the
-  CSV writing of the output records, about half of a streaming command's time. FastRecordWriterV2 writes the
-  records whose values are all strings (or missing) with C-level list operations and one `writerows`, and hands
-  every other record to splunklib's own code, byte for byte the same output (tests/test_record_io.py runs both on
-  the same input and compares the bytes).
+  CSV writing of the output records. FastRecordWriterV2 writes the records whose values are all strings (or
+  missing) with C-level list operations and one `writerows`, and hands every other record to splunklib's own
+  code, byte for byte the same output (tests/test_record_io.py runs both on the same input and compares the
+  bytes).
 - splunklib 3.0.1 `SearchCommand._read_csv_records(ifile)` and `SearchCommand._decode_list(mv)`: the reading of
-  each chunk's CSV into records, about half of a streaming command's time on what splunkd sends (every field has
-  an `__mv_` column, and splunklib walks them one by one in Python). FastRecordReader reads splunkd's layout with
+  each chunk's CSV into records. FastRecordReader reads splunkd's layout (every field has an `__mv_` column) with
   C-level zips into plain dicts, and hands every other layout to splunklib: the same records, keys in the same
   order (tests/test_record_io.py compares records and output bytes with stock splunklib).
 """

@@ -3,13 +3,13 @@ reading one object of the configured feed (the sekoia_ic_feed://default input's 
 The setup page's "Test connection" runs it; admins can run it from the search bar too."""
 from splunklib.searchcommands import Configuration, GeneratingCommand, Option, dispatch, validators
 
-from . import logs
-from .connection_check import check_connection
-from .facts import FEED_ID_PATTERN
-from .redaction import redact
-from .settings import app_service
+from ..constants import FEED_ID_PATTERN
+from ..redaction import redact
+from ..splunk import logs
+from ..splunk.settings import app_service
+from .diagnosis import check_connection
 
-LOG_NAME = "sekoiacheck"
+ENTRY = logs.EntryPoint("sekoiacheck")
 
 
 @Configuration(distributed=False)
@@ -18,7 +18,7 @@ class SekoiaCheckCommand(GeneratingCommand):
                      validate=validators.Match("feed ID", FEED_ID_PATTERN))
 
     def generate(self):
-        logs.setup(LOG_NAME)
+        ENTRY.start()
         info = self.metadata.searchinfo
         service = app_service(info.splunkd_uri, info.session_key)
         row = {name: redact(value) for name, value in check_connection(service, self.feed_id).items()}

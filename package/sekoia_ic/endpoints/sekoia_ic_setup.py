@@ -21,7 +21,6 @@ from whatever splunkd has then. Saves run one at a time, and a request_id alread
 a double submission is one save. docs/design.md, "Setup", has the reasons.
 """
 import json
-import logging
 import re
 import threading
 from collections import OrderedDict
@@ -29,14 +28,15 @@ from urllib.parse import unquote, urlsplit
 
 from splunklib.binding import HTTPError
 
-from . import APP_NAME, credentials, redaction
-from .facts import (API_KEY_USER, DEFAULT_FEED_ID, FEED_ID_PATTERN, FEED_INPUT, LOG_LEVELS, PROXY_PASSWORD_USER,
-                    TIMEOUT_DEFAULT, TRUE)
-from .regions import DEFAULT_REGION, REGIONS
-from .rest_handler import PersistentHandler, reply
-from .settings import CHECKS, check_settings
+from .. import APP_NAME, redaction
+from ..constants import (API_KEY_USER, DEFAULT_FEED_ID, FEED_ID_PATTERN, FEED_INPUT, LOG_LEVELS, PROXY_PASSWORD_USER,
+                         TIMEOUT_DEFAULT, TRUE)
+from ..regions import DEFAULT_REGION, REGIONS
+from ..splunk import credentials, logs
+from ..splunk.rest_handler import PersistentHandler, reply
+from ..splunk.settings import CHECKS, check_settings
 
-LOG_NAME = "sekoia_ic_setup"
+ENTRY = logs.EntryPoint("sekoia_ic_setup")
 SECRETS = (API_KEY_USER, PROXY_PASSWORD_USER)
 SETTINGS_PATH = f"configs/conf-{APP_NAME}/settings"
 INPUT_PATH = "data/inputs/" + FEED_INPUT.replace("://", "/")
@@ -45,7 +45,7 @@ INPUT_MISSING = (f"splunkd does not know the feed input {FEED_INPUT} (HTTP 404):
 _SAVES = threading.Lock()
 _ANSWERS = OrderedDict()  # request_id -> answer of the saves already run, newest last
 _KEEP_ANSWERS = 32
-log = logging.getLogger(LOG_NAME)
+log = ENTRY.log
 
 
 class InputMissing(Exception):
@@ -260,10 +260,10 @@ def _state_or_none(service):
 
 
 class SetupHandler(PersistentHandler):
-    LOG_NAME = LOG_NAME
+    LOG_NAME = ENTRY.name
 
     def handle(self, in_string):
-        from .settings import app_service
+        from ..splunk.settings import app_service
         try:
             request = json.loads(in_string)
             service = app_service(request["server"]["rest_uri"], request["session"]["authtoken"])

@@ -1,41 +1,53 @@
-"""`sekoialookup`: a streaming search command (chunked protocol v2) that enriches events with IC context.
-
-    ... | sekoialookup field=dest_ip
-    ... | sekoialookup field=url,domain type=auto mode=both ttl=3600 prefix=sekoia_
-
-Bad input never breaks the search, and neither does a failure of splunkd, the KV store, the app's endpoint or
-the API: every event passes with what could still be computed, and one clear message goes to the job inspector.
-The API is asked through the app's endpoint sekoia_ic/context (context_endpoint.py): the searching user needs
-the sekoia_ic_enrich capability for it, never the right to read the API key.
-
-It declares no required_fields: that puts Splunk in "selected fields mode", where only those fields flow on
-to the commands after this one, and an enrichment command must keep the events whole. The CSV cost is kept
-down instead by adding to each event only the fields that have a value.
-"""
+"""The `sekoialookup` search command (bin/sekoialookup.py): a streaming command over the chunked protocol v2.
+Its protocol choices (no required_fields, the chunk layout, bounded time): docs/design.md, "Search command
+protocol"."""
 import logging
 import re
 
 from splunklib.searchcommands import Configuration, Option, StreamingCommand, validators
 
-from . import logs
-from .context_resolver import ContextResolver
-from .enrichment import DEFAULT_API_BUDGET, DEFAULT_TTL, MODES, Enricher, Stats, check_type
-from .internals import FastRecordReader, RepeatableFieldOption, is_last_chunk, use_fast_record_writer
+from ..redaction import redact
+from ..stix.observables import TYPES
+from ..splunk import logs
+from ..splunk.library_internals import FastRecordReader, RepeatableFieldOption, is_last_chunk, use_fast_record_writer
+from ..splunk.settings import app_service, read_settings
+from .enricher import DEFAULT_API_BUDGET, DEFAULT_TTL, MODES, Enricher, Stats, check_type
 from .local_match import LocalLookup
-from .observables import TYPES
-from .redaction import redact
-from .settings import app_service, read_settings
+from .resolver import ContextResolver
 
-LOG_NAME = "sekoialookup"
+ENTRY = logs.EntryPoint("sekoialookup")
 FIELD_NAME = re.compile(r"^[A-Za-z_][\w.:-]*$")
 TYPE_CHOICES = f"{', '.join(TYPES[:-1])} or {TYPES[-1]}"
 ENDPOINT_MARGIN = 30.0  # seconds the endpoint call may take beyond the API budget (its own splunkd calls)
-log = logging.getLogger(LOG_NAME)
+log = ENTRY.log
 
 
 @Configuration(distributed=False)
 class SekoiaLookupCommand(RepeatableFieldOption, FastRecordReader, StreamingCommand):
-    """Adds sekoia_* fields to each event from the Sekoia.io Intelligence Center."""
+    """Enriches events with Sekoia.io Intelligence Center context.
+
+    ##Syntax
+
+    .. code-block::
+        sekoialookup field=<field>[,<field>...] [type=auto|<observable type>] [mode=local|api|both] [ttl=<seconds>]
+            [prefix=<prefix>] [api_budget=<seconds>]
+
+    ##Description
+
+    Looks up the values of the named fields (multivalue fields value by value) in the local lookup
+    sekoia_ic_indicators, matching IP ranges too, and, with mode=api or both, asks the IC for context through the
+    app's endpoint sekoia_ic/context (the user needs the sekoia_ic_enrich capability, never the API key). Adds
+    <prefix>matched, indicator_id, indicator_name, threats, kill_chain_phases, confidence, valid_until, sources,
+    tlp, and <prefix>error for the values that could not be asked. Bad input, splunkd, the KV store, the endpoint
+    or the API failing never breaks the search: every event passes with what could be computed, and one message
+    per cause goes to the job inspector.
+
+    ##Example
+
+    .. code-block::
+        | tstats count from datamodel=Network_Traffic by All_Traffic.dest_ip | rename All_Traffic.dest_ip AS dest_ip
+        | sekoialookup field=dest_ip mode=both
+    """
 
     field = Option(doc="Field(s) holding the values to look up: field=dest_ip, repeatable or a comma list.",
                    require=False)
@@ -56,7 +68,7 @@ class SekoiaLookupCommand(RepeatableFieldOption, FastRecordReader, StreamingComm
         self._fields = []
         self._type = "auto"
         self._problem = None
-        self._said = set()  # each message once per search, whoever raises it
+        self._once = logs.Once(self._say)  # each message once per search, whoever raises it
 
     def prepare(self):
         fields = [f.strip() for f in (self.field or "").split(",") if f.strip()]
@@ -76,7 +88,7 @@ class SekoiaLookupCommand(RepeatableFieldOption, FastRecordReader, StreamingComm
 
     def _make_enricher(self):
         info = self.metadata.searchinfo
-        logs.setup(LOG_NAME)
+        ENTRY.start()
         service = app_service(info.splunkd_uri, info.session_key)
         try:
             logs.set_level(read_settings(service).log_level)
@@ -97,8 +109,7 @@ class SekoiaLookupCommand(RepeatableFieldOption, FastRecordReader, StreamingComm
         return enricher
 
     def stream(self, records):
-        # A plain function, not a generator: splunklib only iterates what it returns, and handing back the
-        # chunk's list saves a generator step per event.
+        # A plain function, not a generator: splunklib only iterates what it returns.
         if self._problem:
             self._say_once("error", self._problem)
             return records
@@ -115,7 +126,7 @@ class SekoiaLookupCommand(RepeatableFieldOption, FastRecordReader, StreamingComm
                                     "unchanged, details in sekoialookup.log")
         if chunk:
             # The chunk's CSV header comes from its first record: declare there every field some record of the
-            # chunk got (only those: each column costs CSV time on every record).
+            # chunk got, and only those.
             first = chunk[0]
             for name in sorted(produced):
                 self.add_field(first, name, first.get(name))
@@ -133,9 +144,9 @@ class SekoiaLookupCommand(RepeatableFieldOption, FastRecordReader, StreamingComm
 
     def _say_once(self, level, text):
         text = redact(text)  # an API's error body may quote a credential
-        if text in self._said:
-            return
-        self._said.add(text)
+        self._once(text, level, text)
+
+    def _say(self, level, text):
         log.log(logging.ERROR if level == "error" else logging.WARNING, text)
         # splunklib formats its first argument with str.format: the text goes in as an argument, so that the
         # braces of a quoted JSON body stay text.

@@ -4,7 +4,7 @@ A context answer is `{"has_more": ..., "items": [bundle, ...]}`, each bundle hol
 `indicates` relationships and their targets (malware, intrusion-set, ...), its source identities and its TLP
 marking-definition (docs/design.md, "The IC API").
 """
-from .stix_common import TLP_MARKINGS, parse_time
+from .common import TLP_MARKINGS, parse_time
 
 def _unique(values):
     seen, out = set(), []

@@ -12,7 +12,7 @@ try:
 except ImportError:  # Windows
     fcntl = None
 
-from . import redaction
+from .. import redaction
 
 FORMAT = "%(asctime)s %(levelname)s pid=%(process)d %(name)s - %(message)s"
 MAX_BYTES = 10 * 1024 * 1024
@@ -65,6 +65,43 @@ class SharedRotatingFileHandler(logging.handlers.RotatingFileHandler):
             self.stream.close()
             self.stream = self._open()
         self.stream.seek(0, os.SEEK_END)
+
+
+class EntryPoint:
+    """The logging of one of the app's entry points (a bin/ script: the sekoia_ic_feed input, the sekoialookup and
+    sekoiacheck commands, the sekoia_ic/context and sekoia_ic/setup handlers). Its name is its logger's and its
+    file's, $SPLUNK_HOME/var/log/splunk/<name>.log:
+
+        ENTRY = logs.EntryPoint("sekoialookup")
+        log = ENTRY.log          # usable from import on
+        ENTRY.start()            # when the script starts its work: the file, errors also to stderr
+        logs.set_level(...)      # once the settings (log_level) are read
+    """
+
+    def __init__(self, name):
+        self.name = name
+        self.log = logging.getLogger(name)
+
+    def start(self, level="INFO"):
+        setup(self.name, level)
+        return self.log
+
+
+class Once:
+    """The app's one way to say each message once: `say = Once(function)`, then `say(key, *args)` calls
+    function(*args) the first time key is seen and does nothing after (returns whether it called). The feed's
+    warnings per kind of bad object, sekoialookup's job inspector messages per text."""
+
+    def __init__(self, function):
+        self._function = function
+        self._said = set()
+
+    def __call__(self, key, *args):
+        if key in self._said:
+            return False
+        self._said.add(key)
+        self._function(*args)
+        return True
 
 
 def log_path(name):

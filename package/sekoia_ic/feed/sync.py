@@ -15,13 +15,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
-from .client import MAX_PAGE_SIZE
-from .facts import CHECKPOINTS_COLLECTION, DEFAULT_FEED_ID, FEED_ID_PATTERN
-from .errors import InvalidResponseError, SekoiaError
-from .indicators import Indicator, InvalidIndicator, UnsupportedPattern
-from .observables import row_key
-from .redaction import redact
-from .regions import check_http_url
+from ..constants import CHECKPOINTS_COLLECTION, DEFAULT_FEED_ID, FEED_ID_PATTERN
+from ..redaction import redact
+from ..regions import check_http_url
+from ..ic.client import MAX_PAGE_SIZE
+from ..ic.errors import InvalidResponseError, SekoiaError
+from ..stix.indicators import Indicator, InvalidIndicator, UnsupportedPattern
+from ..stix.observables import row_key
+from ..splunk.logs import Once
 
 # STIX 2.1 object types the feed can be asked for (match[type]); only indicators become rows.
 STIX_TYPES = ("indicator", "malware", "intrusion-set", "threat-actor", "campaign", "tool", "attack-pattern",
@@ -141,7 +142,7 @@ class FeedSync:
         self.input = feed_input
         self.clock = clock
         self.stats = RunStats()
-        self._logged_kinds = set()
+        self._log_once = Once(log.warning)  # _log_once(kind, message, *args)
 
     # ------------------------------------------------------------------------------------------ checkpoint
     def load_checkpoint(self):
@@ -323,11 +324,6 @@ class FeedSync:
         """Between pages (the last one stored, its cursor saved): stop if another member fetches now."""
         if not self.still_fetching():
             raise NoLongerFetching()
-
-    def _log_once(self, kind, message, *args):
-        if kind not in self._logged_kinds:
-            self._logged_kinds.add(kind)
-            log.warning(message, *args)
 
 
 def _restart(checkpoint):

@@ -2,7 +2,7 @@
 
 Per chunk: collect the distinct values of the chosen fields; reuse the answers of the values an earlier chunk
 already had; match the new ones against the local lookup (local_match.py), then ask for IC context
-(context_resolver.py) only for what needs it; build each distinct answer's fields once (fields.py).
+(resolver.py) only for what needs it; build each distinct answer's fields once (output_fields.py).
 """
 import ipaddress
 import time
@@ -11,11 +11,12 @@ from typing import NamedTuple, Optional
 
 from cachetools import Cache
 
-from .context import INACTIVE_KEYS, merge, summarise_rows
-from .facts import INDICATORS_COLLECTION
-from .fields import fields_for
-from .observables import (TYPES, InvalidObservable, canonical_ipv4_number, detect_type, is_public_ip, normalise,
-                          unpad_ipv4)
+from ..constants import INDICATORS_COLLECTION
+from ..stix.observables import (TYPES, InvalidObservable, canonical_ipv4_number, detect_type, is_public_ip,
+                                normalise, unpad_ipv4)
+from ..stix.summaries import INACTIVE_KEYS, merge, summarise_rows
+from ..splunk.logs import Once
+from .output_fields import fields_for
 
 MODES = ("local", "api", "both")
 DEFAULT_TTL = 3600
@@ -107,7 +108,7 @@ class Enricher:
         self.mode = mode
         # raw field value -> its Answer: a value seen in an earlier chunk costs one lookup here, no parsing, no
         # KV store or API request. Never kept longer than the answers it was built from: the whole map is
-        # dropped when its time window ends (a TTLCache's per-entry upkeep costs more than the lookups it saves).
+        # dropped when its time window ends (docs/design.md, "Search command protocol").
         self.answers = Cache(maxsize=CACHE_SIZE)
         self._answers_window = min(ttl, LOCAL_TTL)
         self._answers_until = time.monotonic() + self._answers_window
@@ -115,13 +116,11 @@ class Enricher:
         self._nothing = Answer(None, {"matched": False}, self._unmatched)  # empty or not an observable
         self.stats = stats if stats is not None else Stats()
         self.messages = messages if messages is not None else []  # (level, text) for the job inspector
-        self._said = set()
+        self._say = Once(lambda level, text: self.messages.append((level, text)))
         self._seen_values = set()
 
     def say(self, level, text):
-        if text not in self._said:
-            self._said.add(text)
-            self.messages.append((level, text))
+        self._say(text, level, text)
 
     # ------------------------------------------------------------------------------------------ chunk
     def local_matches(self, observables):

@@ -17,11 +17,11 @@ import requests
 from taxii2client.exceptions import TAXIIServiceException
 from taxii2client.v21 import Collection
 
-from . import errors
-from .client import configure_session, raise_for_status, transport_error
-from .feed_sync import FeedSync
-from .internals import taxii_session
-from .ratelimit import limiter_for_host
+from ..ic import errors
+from ..ic.client import configure_session, raise_for_status, transport_error
+from ..ic.ratelimit import limiter_for_host
+from ..splunk.library_internals import taxii_session
+from .sync import FeedSync
 
 TAXII_USER = "apikey"  # the IC checks the password (the API key); the user name is free
 ADDED_AFTER_OVERLAP = timedelta(seconds=1)

@@ -16,26 +16,27 @@ text]], "api_calls": n, "cache_hits": n, "stop": reason or null}: `stop` tells t
 this search (bad key, no permission, rate limited, budget spent, API not answering).
 """
 import json
-import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from . import context_cache, errors
-from .context import summarise_context
-from .facts import API_BUDGET_SPENT, CONTEXT_CACHE_COLLECTION
-from .observables import MAX_VALUE_LENGTH, TYPES, is_public_ip
-from .redaction import redact
-from .rest_handler import PersistentHandler
-from .rest_handler import reply as _reply
+from ..constants import API_BUDGET_SPENT, CONTEXT_CACHE_COLLECTION
+from ..redaction import redact
+from ..ic import errors
+from ..stix.observables import MAX_VALUE_LENGTH, TYPES, is_public_ip
+from ..stix.summaries import summarise_context
+from ..splunk import logs
+from ..splunk.rest_handler import PersistentHandler
+from ..splunk.rest_handler import reply as _reply
+from ..enrich import shared_cache
 
-LOG_NAME = "sekoia_ic_context"
+ENTRY = logs.EntryPoint("sekoia_ic_context")
 MAX_OBSERVABLES = 10_000  # per request
 MAX_BUDGET = 600.0
 MAX_TTL = 7 * 86400
 MAX_WORKERS = 4
 MAX_CONSECUTIVE_UNREACHABLE = 2  # timeouts or connection failures in a row: the API is down, stop asking
 PURGE_EVERY = 600.0  # seconds between purges of the expired cache entries
-log = logging.getLogger(LOG_NAME)
+log = ENTRY.log
 
 
 class BadRequest(ValueError):
@@ -101,14 +102,14 @@ class ContextService:
     def _open_cache(service, result):
         """The cache's KVCollection (it reads limits.conf: once per request), or None with a warning."""
         try:
-            return context_cache.collection(service)
+            return shared_cache.collection(service)
         except Exception as exc:  # noqa: BLE001 - the shared cache is an optimisation only
             _cache_unavailable(result, exc)
             return None
 
     def _cache_get(self, cache, observables, result):
         try:
-            return context_cache.read_answers(cache, observables, self.clock())
+            return shared_cache.read_answers(cache, observables, self.clock())
         except Exception as exc:  # noqa: BLE001 - the shared cache is an optimisation only
             _cache_unavailable(result, exc)
             return {}
@@ -119,8 +120,8 @@ class ContextService:
         try:
             if self.clock() - self._last_purge > PURGE_EVERY:
                 self._last_purge = self.clock()
-                context_cache.purge_expired(cache, self.clock())
-            context_cache.save_answers(cache, answers, self.clock() + ttl)
+                shared_cache.purge_expired(cache, self.clock())
+            shared_cache.save_answers(cache, answers, self.clock() + ttl)
         except Exception as exc:  # noqa: BLE001
             _say(result, "warning", f"sekoialookup: could not write the shared cache ({type(exc).__name__})")
 
@@ -215,16 +216,16 @@ def _say(result, level, text):
 class ContextHandler(PersistentHandler):
     """restmap.conf [script:sekoia_ic_context] handler: one instance for the life of the handler process."""
 
-    LOG_NAME = LOG_NAME
+    LOG_NAME = ENTRY.name
 
     def __init__(self, _command_line=None, _command_arg=None):
         super().__init__()
-        from .settings import make_client, read_settings
+        from ..splunk.settings import make_client, read_settings
         self.service = ContextService(lambda service: make_client(service, read_settings(service), retries=1,
                                                                   backoff_factor=2.0, max_retry_after=20.0))
 
     def handle(self, in_string):
-        from .settings import app_service
+        from ..splunk.settings import app_service
         try:
             request = json.loads(in_string)
             if request.get("method") != "POST":

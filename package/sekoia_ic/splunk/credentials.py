@@ -1,8 +1,8 @@
 """The app's credentials in storage/passwords (realm sekoia_ic: the API key and the proxy password), written
-with an admin's own session by the setup endpoint (setup_endpoint.py).
+with an admin's own session by the setup endpoint (endpoints/sekoia_ic_setup.py).
 
 A credential belongs to the namespace it is created in: the service given is the app's (nobody/sekoia_ic, see
-settings.app_service), so the entity is `/servicesNS/nobody/sekoia_ic/storage/passwords/sekoia_ic:<user>:`. Its
+splunk/settings.py app_service), so the entity is `/servicesNS/nobody/sekoia_ic/storage/passwords/sekoia_ic:<user>:`. Its
 ACL is then made admin-only, with `sharing` and `owner` in the request body: splunklib's post(owner=, sharing=)
 would put them into the URL's namespace instead, which splunkd answers 404 (docs/design.md, "Secrets"). A
 read-back proves the ACL took.
@@ -11,8 +11,8 @@ import json
 
 from splunklib.binding import HTTPError
 
-from . import redaction
-from .facts import PASSWORD_REALM
+from .. import redaction
+from ..constants import PASSWORD_REALM
 
 ADMINS = ("admin", "sc_admin")
 ACL = {"sharing": "app", "owner": "nobody", "perms.read": ",".join(ADMINS), "perms.write": ",".join(ADMINS)}

@@ -11,9 +11,9 @@ import re
 from stix2patterns.exceptions import ParseException
 from stix2patterns.v21.pattern import Pattern
 
+from .common import TLP_MARKINGS, InvalidIndicator, parse_time
 from .fast_patterns import comparisons as fast_comparisons
 from .observables import MAX_VALUE_LENGTH, STIX_HASH_NAMES, InvalidObservable, normalise, row_key
-from .stix_common import TLP_MARKINGS, InvalidIndicator, parse_time
 
 NETWORK_REF_PATHS = (["dst_ref", "value"], ["src_ref", "value"])
 # The sender of a message: from_ref (the From header) and sender_ref (the Sender header), both email-addr refs.

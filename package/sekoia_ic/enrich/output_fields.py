@@ -1,5 +1,5 @@
-"""The fields `sekoialookup` adds to an event, from the summaries of its values (context.py's shape)."""
-from .context import INACTIVE_KEYS, LIST_KEYS, merge
+"""The fields `sekoialookup` adds to an event, from the summaries of its values (stix/summaries.py's shape)."""
+from ..stix.summaries import INACTIVE_KEYS, LIST_KEYS, merge
 
 SCALAR_KEYS = ("confidence", "valid_until")
 

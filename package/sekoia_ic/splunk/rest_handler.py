@@ -14,7 +14,7 @@ class PersistentHandler(PersistentServerConnectionApplication):
 
     def __init__(self, _command_line=None, _command_arg=None):
         super().__init__()
-        logs.setup(self.LOG_NAME)
+        logs.EntryPoint(self.LOG_NAME).start()
 
     def handleStream(self, handle, in_string):  # noqa: N802 - splunk's name
         raise NotImplementedError(f"{type(self).__name__} does not stream")

@@ -1,12 +1,12 @@
 """A fast path for the STIX patterns the IC sends, with stix2-patterns as the reference and the fallback.
 
-stix2-patterns parses with ANTLR's Python runtime, about 200 µs a pattern: most of a feed sync's time. The IC's
-patterns are nearly all of one plain shape: observation expressions `[...]` joined by OR or AND, each holding
-comparisons `<object type>:<path> = <string or integer>` (or ISSUBSET) joined by OR or AND. `comparisons()` reads
-exactly that shape, strictly, and answers what `Pattern(pattern).inspect().comparisons` answers; for anything else
-(qualifiers, parentheses, other operators or literals, escapes in a quoted path, unusual spacing...) it answers
+The IC's patterns are nearly all of one plain shape: observation expressions `[...]` joined by OR or AND, each
+holding comparisons `<object type>:<path> = <string or integer>` (or ISSUBSET) joined by OR or AND. `comparisons()`
+reads exactly that shape, strictly, and answers what `Pattern(pattern).inspect().comparisons` answers; for anything
+else (qualifiers, parentheses, other operators or literals, escapes in a quoted path, unusual spacing...) it answers
 None and the caller asks stix2-patterns. tests/test_fast_patterns.py checks both on a corpus and on generated
-patterns: the same comparisons for every pattern it accepts, and it accepts none the library rejects.
+patterns: the same comparisons for every pattern it accepts, and it accepts none the library rejects. Why a fast
+path: docs/design.md, "Library internals".
 """
 import re
 

@@ -5,11 +5,11 @@ from urllib.parse import quote, urlsplit
 
 from splunklib import binding, client
 
-from . import APP_NAME, redaction
-from .errors import ConfigurationError
-from .facts import (API_KEY_USER, FALSE, LOG_LEVELS, NO_API_KEY, PASSWORD_REALM, PROXY_PASSWORD_USER,
+from .. import APP_NAME, redaction
+from ..ic.errors import ConfigurationError
+from ..constants import (API_KEY_USER, FALSE, LOG_LEVELS, NO_API_KEY, PASSWORD_REALM, PROXY_PASSWORD_USER,
                     TIMEOUT_DEFAULT, TIMEOUT_MAX, TRUE)
-from .regions import DEFAULT_REGION, REGIONS, check_http_url
+from ..regions import DEFAULT_REGION, REGIONS, check_http_url
 
 
 def parse_bool(value, name, default):
@@ -150,8 +150,8 @@ def read_api_key(service):
 
 
 def make_client(service, settings=None, api_key=None, **options):
-    from .client import ICClient  # requests is loaded only by the scripts that call the API
-    from .ratelimit import limiter_for_host
+    from ..ic.client import ICClient  # requests is loaded only by the scripts that call the API
+    from ..ic.ratelimit import limiter_for_host
 
     settings = settings or read_settings(service)
     options.setdefault("limiter", limiter_for_host())  # one request budget for every process of this server

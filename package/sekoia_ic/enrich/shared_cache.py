@@ -3,9 +3,9 @@ observable asked about, found or not, until its expiry. Only the app's endpoint 
 role may read it (default.meta), so `sekoialookup` reads it with the user's own session first."""
 import json
 
-from .facts import CONTEXT_CACHE_COLLECTION
-from .kvstore import KVCollection
-from .observables import observable_key
+from ..constants import CONTEXT_CACHE_COLLECTION
+from ..stix.observables import observable_key
+from ..splunk.kvstore import KVCollection
 
 
 def collection(service):

@@ -1,7 +1,7 @@
-"""IC context for `sekoialookup`, through the app's endpoint `sekoia_ic/context` (context_endpoint.py), which
-alone may read the API key. Each answer of the endpoint is kept for the search in a TTLCache; the search's time
-budget for the API (api_budget) travels with each request, and once the endpoint says stop (no capability, bad
-key, rate limited, budget spent, API down) the API is not asked again in this search.
+"""IC context for `sekoialookup`, through the app's endpoint `sekoia_ic/context` (endpoints/sekoia_ic_context.py),
+which alone may read the API key. Each answer of the endpoint is kept for the search in a TTLCache; the search's
+time budget for the API (api_budget) travels with each request, and once the endpoint says stop (no capability,
+bad key, rate limited, budget spent, API down) the API is not asked again in this search.
 
 A user holding sekoia_ic_enrich reads the shared context cache with their own session first (the collection is
 readable by every role; only the endpoint writes it): a value another search asked about costs no endpoint
@@ -14,8 +14,8 @@ import time
 from cachetools import TTLCache
 from splunklib.binding import HTTPError
 
-from . import context_cache
-from .facts import API_BUDGET_SPENT
+from ..constants import API_BUDGET_SPENT
+from . import shared_cache
 
 CACHE_SIZE = 100_000
 ENDPOINT = "sekoia_ic/context"
@@ -129,8 +129,8 @@ class ContextResolver:
         """{observable: summary} of the unexpired answers other searches left in the shared cache."""
         try:
             if self._cache is None:
-                self._cache = context_cache.collection(self.reader)
-            return context_cache.read_answers(self._cache, observables, time.time())
+                self._cache = shared_cache.collection(self.reader)
+            return shared_cache.read_answers(self._cache, observables, time.time())
         except Exception:  # noqa: BLE001 - an optimisation only: the endpoint reads the cache too
             return {}
 

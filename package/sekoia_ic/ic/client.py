@@ -2,7 +2,7 @@
 
 One requests.Session per client: Bearer auth, timeouts, proxy, TLS verification, a User-Agent with the app
 version, urllib3 retries with backoff on 429/5xx that honour Retry-After, and a client-wide rate limit that
-every attempt (retries included) goes through. Failures become the typed errors of sekoia_ic.errors, whose
+every attempt (retries included) goes through. Failures become the typed errors of sekoia_ic.ic.errors, whose
 messages never contain the API key.
 """
 import logging
@@ -14,11 +14,12 @@ from urllib3 import exceptions as urllib3_exceptions
 from urllib3.exceptions import MaxRetryError, ResponseError
 from urllib3.util.retry import Retry
 
-from . import errors, redaction
-from .facts import DEFAULT_FEED_ID, NO_API_KEY
+from .. import redaction
+from ..constants import DEFAULT_FEED_ID, NO_API_KEY
+from ..regions import DEFAULT_REGION, base_url_for
+from ..version import __version__
+from . import errors
 from .ratelimit import BudgetExceeded, RateLimiter
-from .regions import DEFAULT_REGION, base_url_for
-from .version import __version__
 
 log = logging.getLogger(__name__)
 

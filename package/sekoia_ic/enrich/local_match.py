@@ -2,9 +2,9 @@
 (the lookup is readable by every role): exact values, then the IP ranges that hold an address."""
 import ipaddress
 
-from .facts import INDICATORS_COLLECTION
-from .kvstore import KVCollection
-from .observables import canonical_ipv4_number
+from ..constants import INDICATORS_COLLECTION
+from ..stix.observables import canonical_ipv4_number
+from ..splunk.kvstore import KVCollection
 
 
 class LocalLookup:
