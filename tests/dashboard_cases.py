@@ -71,11 +71,11 @@ OVERVIEW_ADMIN_FAILING_INPUT = {
     "ds_skipped": rows(["skipped"], (3,)),
     "ds_inputs": rows(
         INPUT_FIELDS,
-        ("default", "success", 12, "2026-12-03 07:15:40", None, None, "current (model 2)", 2417, 2390, 27, 14, 1, 2,
-         41.2, 2, "rest", "2026-12-03 07:15:40", FEED),
         ("partner_feed", "error", 627, "2026-12-02 21:00:11", "2026-12-03 07:16:02", "HTTP 403 missing_permission: "
          "the key's role cannot read this feed", "rebuilding (upgrade from 1.0.0): the old rows serve until it ends",
-         0, 0, 0, 0, 0, 0, 1.3, 0, "taxii", "2026-12-03 07:16:02", "0a1b2c3d-0000-4000-8000-000000000001")),
+         0, 0, 0, 0, 0, 0, 1.3, 0, "taxii", "2026-12-03 07:16:02", "0a1b2c3d-0000-4000-8000-000000000001"),
+        ("default", "success", 12, "2026-12-03 07:15:40", None, None, "current (model 2)", 2417, 2390, 27, 14, 1, 2,
+         41.2, 2, "rest", "2026-12-03 07:15:40", FEED)),
     "ds_errors": rows(
         ERROR_FIELDS,
         ("2026-12-03 07:16:02", "ERROR", "sekoia_ic.feed_sync", "sh2", 41,
