@@ -4,10 +4,12 @@
     python3 build.py            stage the app, write dist/sekoia_ic-<version>.spl, run slim validate
                                 and splunk-appinspect (cloud tag); exit non-zero on any failure
     python3 build.py stage      only stage the app into build/sekoia_ic (what the tests run)
-    python3 build.py test [...] stage the app and run the whole pytest suite (extra args go to pytest)
+    python3 build.py test [...] stage the app and run the whole pytest suite (extra args go to pytest); it installs
+                                the browser and, with npm ci, Splunk's dashboard packages the tests use
 
 Standard library only: it bootstraps its own virtual environments (.venv-build, .venv-test) from
-requirements/, so a fresh machine with python3 and network access to PyPI is enough.
+requirements/, so a fresh machine with python3 and network access to PyPI is enough to build; the tests also
+need Node.js and npm (the npm registry) for Splunk's dashboard packages.
 """
 import configparser
 import hashlib
@@ -289,23 +291,47 @@ def build():
     return spl
 
 
-def ensure_browser():
-    """The setup page is tested in Debian's Chromium and ChromeDriver: install them when they are missing."""
-    if shutil.which("chromium") and shutil.which("chromedriver"):
+def ensure_debian_packages(commands, packages, why):
+    """Install Debian packages with apt-get when one of the commands they bring is missing (as root)."""
+    if all(shutil.which(c) for c in commands):
         return
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        raise BuildError("the setup page tests need Debian's chromium and chromium-driver packages: "
-                         "apt-get install chromium chromium-driver")
-    log("installing chromium and chromium-driver (Debian packages) for the browser tests")
+        raise BuildError(f"{why} need Debian's {' and '.join(packages)}: apt-get install {' '.join(packages)}")
+    log(f"installing {' and '.join(packages)} (Debian packages) for {why}")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     run(["apt-get", "update", "-qq"], what="apt-get update", quiet=True, env=env)
-    run(["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"],
-        what="apt-get install chromium chromium-driver", quiet=True, env=env)
+    run(["apt-get", "install", "-y", "-qq", *packages], what=f"apt-get install {' '.join(packages)}", quiet=True,
+        env=env)
+
+
+def ensure_browser():
+    """The setup page and the dashboards are tested in Debian's Chromium and ChromeDriver."""
+    ensure_debian_packages(("chromium", "chromedriver"), ("chromium", "chromium-driver"), "the browser tests")
+
+
+DASHBOARD_TESTS = ROOT / "tests" / "dashboards"
+
+
+def ensure_dashboard_packages():
+    """Splunk's dashboard framework from npm (tests/dashboards/package-lock.json), for the Dashboard Studio tests
+    only: installed into tests/dashboards/node_modules, which is never staged nor packaged. Reinstalled when the
+    lock file changes."""
+    node_modules = DASHBOARD_TESTS / "node_modules"
+    digest = hashlib.sha256((DASHBOARD_TESTS / "package-lock.json").read_bytes()).hexdigest()
+    stamp = node_modules / ".package-lock.sha256"
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    ensure_debian_packages(("node", "npm"), ("nodejs", "npm"), "the dashboard tests")
+    npm = shutil.which("npm")
+    log("installing the dashboard test packages (npm ci in tests/dashboards)")
+    run([npm, "ci", "--no-audit", "--no-fund"], what="npm ci in tests/dashboards", quiet=True, cwd=DASHBOARD_TESTS)
+    stamp.write_text(digest)
 
 
 def test(pytest_args):
     stage()
     ensure_browser()
+    ensure_dashboard_packages()
     test_python = ensure_venv(".venv-test", REQUIREMENTS / "test.txt")
     env = dict(os.environ, SEKOIA_IC_STAGE_DIR=str(STAGE_DIR))
     result = subprocess.run([str(test_python), "-m", "pytest", *pytest_args], cwd=ROOT, env=env)
