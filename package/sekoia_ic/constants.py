@@ -10,6 +10,7 @@ FEED_INPUT = "sekoia_ic_feed://default"
 INDICATORS_COLLECTION = "sekoia_ic_indicators"
 CHECKPOINTS_COLLECTION = "sekoia_ic_checkpoints"
 CONTEXT_CACHE_COLLECTION = "sekoia_ic_context_cache"
+ALLOWLIST_COLLECTION = "sekoia_ic_allowlist"
 
 # storage/passwords entries (realm sekoia_ic): the API key, and the proxy's password (its user is in the conf).
 PASSWORD_REALM = "sekoia_ic"
