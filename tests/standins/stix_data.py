@@ -137,7 +137,8 @@ def make_source(n):
 
 
 def make_indicator(shape, n, now=None, valid_days=90, revoked=False, tlp="green", micro=True, threats=None,
-                   sources=None, confidence=80, created=None, valid_until=None, name=None, variant=""):
+                   sources=None, confidence=80, created=None, valid_until=None, name=None, variant="",
+                   kill_chain=("command-and-control",), modified=None):
     """An IC indicator of the given shape with its expected rows and related objects. Another `variant` of the
     same shape and n is another indicator naming the same observables (feeds overlap: one IP in several lists)."""
     now = now or datetime.now(timezone.utc)
@@ -152,9 +153,10 @@ def make_indicator(shape, n, now=None, valid_days=90, revoked=False, tlp="green"
         id=f"indicator--{uuid.uuid5(uuid.NAMESPACE_URL, f'ind{n}-{shape.__name__}{variant}')}",
         name=name or observables[0].value[:80], pattern=pattern, pattern_type="stix",
         valid_from=stamp(valid_from, micro), valid_until=stamp(valid_until, micro),
-        created=stamp(created, micro), modified=stamp(now - timedelta(seconds=1), micro),
+        created=stamp(created, micro), modified=stamp(modified or now - timedelta(seconds=1), micro),
         revoked=revoked, confidence=confidence, indicator_types=["malicious-activity"],
-        kill_chain_phases=[{"kill_chain_name": "lockheed-martin-cyber-kill-chain", "phase_name": "command-and-control"}],
+        kill_chain_phases=[{"kill_chain_name": "lockheed-martin-cyber-kill-chain", "phase_name": phase}
+                           for phase in kill_chain],
         object_marking_refs=[TLP[tlp].id], created_by_ref=SEKOIA_IDENTITY.id,
         allow_custom=True,
         x_ic_observable_types=observable_types, x_inthreat_sources_refs=[s.id for s in sources],

@@ -14,9 +14,9 @@ from cachetools import Cache
 from ..constants import INDICATORS_COLLECTION
 from ..stix.observables import (TYPES, InvalidObservable, canonical_ipv4_number, detect_type, is_public_ip,
                                 normalise, unpad_ipv4)
-from ..stix.summaries import INACTIVE_KEYS, merge, summarise_rows
+from ..stix.summaries import NOT_MATCHED, VERSION, combine, live, summarise_rows
 from ..splunk.logs import Once
-from .output_fields import fields_for
+from .output_fields import fields_for, indicator_rows
 
 MODES = ("local", "api", "both")
 DEFAULT_TTL = 3600
@@ -99,9 +99,13 @@ class Enricher:
     the API), the events keep what could still be computed, and one message says what failed."""
 
     def __init__(self, local_lookup, resolver, fields, wanted_type="auto", prefix="sekoia_", mode="both",
-                 ttl=DEFAULT_TTL, stats=None, messages=None):
+                 ttl=DEFAULT_TTL, stats=None, messages=None, allowlist=None, clock=time.time):
         self.local_lookup = local_lookup  # LocalLookup, or None for mode=api
         self.resolver = resolver  # ContextResolver, or None for mode=local
+        self._allowlist_loader = allowlist  # () -> splunk.allowlist.Allowlist, read once per search; None: none
+        self._allowlist = None
+        self._allowlist_problem = None  # said once a value could match without it (not when nothing can match)
+        self.clock = clock
         self.fields = fields
         self.wanted_type = wanted_type
         self.prefix = prefix
@@ -113,7 +117,7 @@ class Enricher:
         self._answers_window = min(ttl, LOCAL_TTL)
         self._answers_until = time.monotonic() + self._answers_window
         self._unmatched = {f"{prefix}matched": "false"}
-        self._nothing = Answer(None, {"matched": False}, self._unmatched)  # empty or not an observable
+        self._nothing = Answer(None, NOT_MATCHED, self._unmatched)  # empty or not an observable
         self.stats = stats if stats is not None else Stats()
         self.messages = messages if messages is not None else []  # (level, text) for the job inspector
         self._say = Once(lambda level, text: self.messages.append((level, text)))
@@ -132,25 +136,51 @@ class Enricher:
                                 f"({_splunkd_failure(exc)}): events without local matches this time")
             return None
 
+    def allowlist(self):
+        """The live allowlist entries, read at the first chunk; an unreadable allowlist is said once and is empty."""
+        if self._allowlist is None:
+            from ..splunk.allowlist import Allowlist
+            self._allowlist = Allowlist()
+            if self._allowlist_loader is not None:
+                try:
+                    self._allowlist = self._allowlist_loader()
+                except Exception as exc:  # noqa: BLE001 - the events must pass; matching goes on without it
+                    self.stats.errors += 1
+                    self._allowlist_problem = (f"sekoialookup: the allowlist sekoia_ic_allowlist could not be read "
+                                               f"({_splunkd_failure(exc)}): values on it may show as matches")
+                if self._allowlist.bad_entries:
+                    self.say("warning", f"sekoialookup: {self._allowlist.bad_entries} allowlist entries have no "
+                                        "type, no value or an expiry that is no number: they have no effect")
+        return self._allowlist
+
     def resolve(self, observables):
         """{observable: summary} for a chunk's distinct observables, and whether every answer is final (not
-        to be asked again in a later chunk): a summary has an "error" text when something could not be asked."""
+        to be asked again in a later chunk): a summary has an "error" text when something could not be asked.
+        An allowlisted value is no match and asks nothing; a type-blind row never matches (local_match.py)."""
+        allowlist, now = self.allowlist(), self.clock()
         results, needs_api, final = {}, [], True
-        local = self.local_matches(observables) if self.mode in ("local", "both") else {}
+        for observable in observables:
+            if allowlist and allowlist.holds(observable.type, observable.value):
+                results[observable] = {"v": VERSION, "matched": False, "indicators": [], "allowlisted": True}
+        observables = [o for o in observables if o not in results]
+        local = self.local_matches(observables) if self.mode in ("local", "both") and observables else {}
         if local is None:
             local, final = {}, False
+        elif self._allowlist_problem:
+            self.say("warning", self._allowlist_problem)
+            self._allowlist_problem = None
         self.stats.local_matches += len(local)
         for observable in observables:
             rows = local.get(observable)
-            results[observable] = summarise_rows(rows) if rows else {"matched": False}
-            if self.mode == "api" or (self.mode == "both" and rows):
+            results[observable] = summarise_rows(rows, now) if rows else NOT_MATCHED
+            if self.mode == "api" or (self.mode == "both" and results[observable]["matched"]):
                 needs_api.append(observable)
         # Never sent outside: private, loopback, multicast, reserved... addresses.
         needs_api = [o for o in needs_api if o.type not in ("ipv4-addr", "ipv6-addr") or is_public_ip(o.value)]
         if needs_api:
             answers, failures = self.resolver.resolve(needs_api)
             for observable, summary in answers.items():
-                results[observable] = _combine(results[observable], summary)
+                results[observable] = combine(results[observable], summary)
             for observable, error in failures.items():
                 results[observable] = dict(results[observable], error=error)
             final = final and not failures
@@ -181,8 +211,8 @@ class Enricher:
                 return set(self._unmatched).union(*(a.fields for a in answers.values()))
         return self._enrich_several(records)
 
-    def _enrich_several(self, records):
-        """The general path: several fields, or multivalue fields; the answers of a record's values merged."""
+    def _distinct_answers(self, records):
+        """For each record, {observable: Answer} of the values of its fields (several, or multivalue)."""
         items_per_record, raws = [], set()
         for record in records:
             items = []
@@ -193,13 +223,18 @@ class Enricher:
             items_per_record.append(items)
             raws.update(items)
         answers = self._answers_of(raws)
-        built = {(): self._unmatched}  # the fields of each combination of observables met in the chunk
-        for record, items in zip(records, items_per_record):
+        for items in items_per_record:
             distinct = {}
             for item in items:
                 answer = answers[item]
                 if answer.observable is not None:
                     distinct.setdefault(answer.observable, answer)
+            yield distinct
+
+    def _enrich_several(self, records):
+        """The general path: several fields, or multivalue fields; the answers of a record's values merged."""
+        built = {(): self._unmatched}  # the fields of each combination of observables met in the chunk
+        for record, distinct in zip(records, self._distinct_answers(records)):
             key = tuple(distinct)
             fields = built.get(key)
             if fields is None:
@@ -207,6 +242,25 @@ class Enricher:
                                                  self._unmatched)
             record.update(fields)
         return set().union(*built.values())
+
+    def expand_chunk(self, records):
+        """per_indicator=true: (the chunk's rows, their field names): one row per (record, live matching indicator)
+        with that indicator's own values in the flat fields, a record without one once."""
+        self.stats.events += len(records)
+        rows, names = [], set(self._unmatched)
+        built = {}
+        for record, distinct in zip(records, self._distinct_answers(records)):
+            key = tuple(distinct)
+            field_sets = built.get(key)
+            if field_sets is None:
+                pairs = [(a.observable, a.summary) for a in distinct.values()]
+                field_sets = built[key] = indicator_rows(self.prefix, pairs, fields_for(self.prefix, pairs,
+                                                                                        self._unmatched))
+                for fields in field_sets:
+                    names.update(fields)
+            for fields in field_sets:
+                rows.append({**record, **fields})
+        return rows, names
 
     def _answers_of(self, raws):
         """{raw value: Answer} for the distinct raw values of a chunk ("" and None included)."""
@@ -234,18 +288,19 @@ class Enricher:
             self.stats.distinct_values += len(distinct - self._seen_values)
             self._seen_values |= distinct
             results, final = self.resolve(sorted(distinct))
-            built = {o: Answer(o, s, fields_for(self.prefix, [(o, s)], self._unmatched)) for o, s in results.items()}
+            now = self.clock()
+            soon = now + self._answers_window
+            built, lasting = {}, set()
+            for o, s in results.items():
+                s = live(s, now)
+                built[o] = Answer(o, s, fields_for(self.prefix, [(o, s)], self._unmatched))
+                if not any(e.get("valid_until") is not None and e["valid_until"] <= soon for e in s["indicators"]):
+                    lasting.add(o)  # no indicator of it expires while the answer could be reused
             for raw, observable in todo.items():
                 out[raw] = built[observable]
-                if final:  # what failed (the lookup unreadable, the API not answering) is asked again later
+                if final and observable in lasting:  # what failed is asked again later, as what expires soon
                     self.answers[raw] = built[observable]
         return out
-
-
-def _combine(local, api):
-    if not api.get("matched"):
-        return dict(local, **{k: api[k] for k in INACTIVE_KEYS if k in api})
-    return merge([api, local]) if local.get("matched") else api
 
 
 def _splunkd_failure(exc):

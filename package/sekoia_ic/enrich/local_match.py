@@ -14,14 +14,15 @@ class LocalLookup:
         self._ranges = None
 
     def matches(self, observables):
-        """{observable: [rows]}: every live indicator naming each observable, read in pages that
-        max_rows_per_query cannot cut. Raises whatever splunkd raises; the caller decides."""
+        """{observable: [rows]}: every row naming each observable with the observable's own type (a filename row
+        never matches a domain of the same text), read in pages that max_rows_per_query cannot cut. Raises
+        whatever splunkd raises; the caller decides."""
         if self._collection is None:
             self._collection = KVCollection(self.service, INDICATORS_COLLECTION)
-        by_value = {o.value: o for o in observables}
+        by_key = {(o.type, o.value): o for o in observables}
         found = {}
-        for row in self._collection.find_in("value", by_value):
-            observable = by_value.get(row.get("value"))
+        for row in self._collection.find_in("value", {o.value for o in observables}):
+            observable = by_key.get((row.get("type"), row.get("value")))
             if observable is not None:
                 found.setdefault(observable, []).append(row)
         self._match_ranges(observables, found)
@@ -36,7 +37,7 @@ class LocalLookup:
         if not self._ranges:
             return
         for observable in ips:
-            rows = self._ranges.containing(observable.value)
+            rows = [r for r in self._ranges.containing(observable.value) if r.get("type") == observable.type]
             if rows:
                 found.setdefault(observable, []).extend(rows)
 

@@ -9,6 +9,7 @@ from splunklib.searchcommands import Configuration, Option, StreamingCommand, va
 from ..redaction import redact
 from ..stix.observables import TYPES
 from ..splunk import logs
+from ..splunk.allowlist import Allowlist
 from ..splunk.library_internals import FastRecordReader, RepeatableFieldOption, is_last_chunk, use_fast_record_writer
 from ..splunk.settings import app_service, read_settings
 from .enricher import DEFAULT_API_BUDGET, DEFAULT_TTL, MODES, Enricher, Stats, check_type
@@ -30,17 +31,25 @@ class SekoiaLookupCommand(RepeatableFieldOption, FastRecordReader, StreamingComm
 
     .. code-block::
         sekoialookup field=<field>[,<field>...] [type=auto|<observable type>] [mode=local|api|both] [ttl=<seconds>]
-            [prefix=<prefix>] [api_budget=<seconds>]
+            [prefix=<prefix>] [api_budget=<seconds>] [per_indicator=<bool>]
 
     ##Description
 
     Looks up the values of the named fields (multivalue fields value by value) in the local lookup
     sekoia_ic_indicators, matching IP ranges too, and, with mode=api or both, asks the IC for context through the
-    app's endpoint sekoia_ic/context (the user needs the sekoia_ic_enrich capability, never the API key). Adds
-    <prefix>matched, indicator_id, indicator_name, threats, kill_chain_phases, confidence, valid_until, sources,
-    tlp, and <prefix>error for the values that could not be asked. Bad input, splunkd, the KV store, the endpoint
-    or the API failing never breaks the search: every event passes with what could be computed, and one message
-    per cause goes to the job inspector.
+    app's endpoint sekoia_ic/context (the user needs the sekoia_ic_enrich capability, never the API key). A row
+    matches a value only when their observable types are the same (type= or detected by type=auto); an indicator
+    revoked or past its valid_until is no match, whichever of the lookup or the IC says so; a value on the app's
+    allowlist (sekoia_ic_allowlist) is no match and is never sent to the IC.
+    Adds <prefix>matched and <prefix>indicators (one JSON object per live matching indicator, most recently
+    modified first, with that indicator's own id, name, type, value, confidence, valid_until, tlp,
+    kill_chain_phases, threats, sources and source), the summary fields indicator_id, indicator_name, threats,
+    kill_chain_phases, confidence (highest), valid_until (latest), sources, tlp and type, and when they apply
+    inactive_indicator_id and inactive_reason, allowlisted, and error for the values that could not be asked.
+    per_indicator=true gives one row per (event, matching indicator) instead, with that indicator's own values in
+    the flat fields and <prefix>source, <prefix>type and <prefix>value (the match key); an event without a match
+    passes once. Bad input, splunkd, the KV store, the endpoint or the API failing never breaks the search: every
+    event passes with what could be computed, and one message per cause goes to the job inspector.
 
     ##Example
 
@@ -61,6 +70,9 @@ class SekoiaLookupCommand(RepeatableFieldOption, FastRecordReader, StreamingComm
     api_budget = Option(doc="Seconds this search may wait for the Sekoia.io API in all (default 30); then the "
                             "values left get sekoia_error.", require=False, default=DEFAULT_API_BUDGET,
                         validate=validators.Integer(minimum=1, maximum=600))
+    per_indicator = Option(doc="One row per (event, matching indicator), with that indicator's own values in the "
+                               "flat fields (default false).", require=False, default=False,
+                           validate=validators.Boolean())
 
     def __init__(self):
         super().__init__()
@@ -103,7 +115,8 @@ class SekoiaLookupCommand(RepeatableFieldOption, FastRecordReader, StreamingComm
             resolver = ContextResolver(endpoint_service, int(self.ttl), budget, say=lambda level, text: None,
                                        stats=stats, reader=service)
         enricher = Enricher(LocalLookup(service) if mode != "api" else None, resolver, self._fields, self._type,
-                            self.prefix, mode=mode, ttl=int(self.ttl), stats=stats, messages=messages)
+                            self.prefix, mode=mode, ttl=int(self.ttl), stats=stats, messages=messages,
+                            allowlist=lambda: Allowlist.load(service))
         if resolver is not None:
             resolver.say = enricher.say
         return enricher
@@ -119,7 +132,10 @@ class SekoiaLookupCommand(RepeatableFieldOption, FastRecordReader, StreamingComm
             if self._enricher is None:
                 use_fast_record_writer(self)
                 self._enricher = self._make_enricher()
-            produced = self._enricher.enrich_chunk(chunk)
+            if self.per_indicator:
+                chunk, produced = self._enricher.expand_chunk(chunk)
+            else:
+                produced = self._enricher.enrich_chunk(chunk)
         except Exception as exc:  # noqa: BLE001 - never a traceback, never a lost event
             log.exception("sekoialookup failed on a chunk")
             self._say_once("error", f"sekoialookup: internal error ({type(exc).__name__}); events passed "

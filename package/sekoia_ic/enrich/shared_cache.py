@@ -5,6 +5,7 @@ import json
 
 from ..constants import CONTEXT_CACHE_COLLECTION
 from ..stix.observables import observable_key
+from ..stix.summaries import VERSION
 from ..splunk.kvstore import KVCollection
 
 
@@ -13,11 +14,19 @@ def collection(service):
 
 
 def read_answers(cache, observables, now):
-    """{observable: summary} of the unexpired answers for these (type, value) observables."""
+    """{observable: summary} of the unexpired answers for these (type, value) observables (of the summary shape
+    this version writes: an older one is asked again)."""
     keys = {observable_key(*o): o for o in observables}
-    return {keys[row["_key"]]: json.loads(row["context"])
-            for row in cache.find_in("_key", keys, fields=["context", "expires"])
-            if row.get("_key") in keys and isinstance(row.get("expires"), (int, float)) and row["expires"] > now}
+    answers = {}
+    for row in cache.find_in("_key", keys, fields=["context", "expires"]):
+        if row.get("_key") in keys and isinstance(row.get("expires"), (int, float)) and row["expires"] > now:
+            try:
+                summary = json.loads(row["context"])
+            except (TypeError, ValueError):
+                continue
+            if isinstance(summary, dict) and summary.get("v") == VERSION:
+                answers[keys[row["_key"]]] = summary
+    return answers
 
 
 def save_answers(cache, answers, expires):

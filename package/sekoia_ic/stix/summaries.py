@@ -1,10 +1,23 @@
-"""IC context answers (STIX bundles) and lookup rows -> the enrichment fields of `sekoialookup`.
+"""IC context answers (STIX bundles) and lookup rows -> what `sekoialookup` knows of one observable: a summary
+with one entry per live indicator naming it, each entry holding that indicator's own values.
 
-A context answer is `{"has_more": ..., "items": [bundle, ...]}`, each bundle holding an indicator, its
-`indicates` relationships and their targets (malware, intrusion-set, ...), its source identities and its TLP
-marking-definition (docs/design.md, "The IC API").
+    {"v": 2, "matched": bool,
+     "indicators": [{"id", "name", "confidence", "valid_until", "tlp", "kill_chain_phases", "threats", "sources",
+                     "modified", "source": "local" | "api" | "both"}, ...],   # most recently modified first
+     "inactive_indicator_id": [...], "inactive_reason": ["revoked" | "expired", ...],   # when any
+     "error": "...", "allowlisted": True}                                              # when so
+
+An indicator revoked or past its valid_until is no match, whichever of the lookup or the IC says it first: it is
+listed among the inactive ones. A context answer is `{"has_more": ..., "items": [bundle, ...]}`, each bundle
+holding an indicator, its `indicates` relationships and their targets (malware, intrusion-set, ...), its source
+identities and its TLP marking-definition (docs/design.md, "The IC API").
 """
 from .common import TLP_MARKINGS, parse_time
+
+VERSION = 2  # a cached summary of another shape is not used
+NOT_MATCHED = {"v": VERSION, "matched": False, "indicators": []}
+INACTIVE_KEYS = ("inactive_indicator_id", "inactive_reason")
+
 
 def _unique(values):
     seen, out = set(), []
@@ -13,6 +26,10 @@ def _unique(values):
             seen.add(value)
             out.append(value)
     return out
+
+
+def _list(value):
+    return value if isinstance(value, list) else []
 
 
 def _tlp_of(marking):
@@ -25,10 +42,41 @@ def _tlp_of(marking):
     return TLP_MARKINGS.get(marking.get("id"), "")
 
 
+def _safe_time(text):
+    try:
+        return parse_time(text)
+    except ValueError:
+        return None
+
+
+def _number(value):
+    if isinstance(value, bool) or value in (None, ""):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _confidence(value):
+    number = _number(value)
+    return int(number) if number is not None else None
+
+
+def summary(entries, inactive=(), **extra):
+    """A summary of live entries (ordered most recently modified first) and (id, reason) inactive pairs."""
+    ordered = sorted(entries, key=lambda e: e.get("modified") if e.get("modified") is not None else float("-inf"),
+                     reverse=True)
+    out = {"v": VERSION, "matched": bool(ordered), "indicators": ordered}
+    if inactive:
+        out["inactive_indicator_id"] = [i for i, _ in inactive]
+        out["inactive_reason"] = [r for _, r in inactive]
+    out.update(extra)
+    return out
+
+
 def summarise_context(answer, now):
-    """The enrichment of one context answer; {"matched": False} when the IC knows no live indicator of the value.
-    Indicators revoked or past their valid_until (the API answers about those too) are no match: they are listed
-    in inactive_indicator_id / inactive_reason. Raises ValueError on an answer of an unexpected shape."""
+    """The summary of one context answer; raises ValueError on an answer of an unexpected shape."""
     if not isinstance(answer, dict) or not isinstance(answer.get("items", []), list):
         raise ValueError("no 'items' list")
     objects = {}
@@ -38,98 +86,85 @@ def summarise_context(answer, now):
         for obj in bundle["objects"]:
             if isinstance(obj, dict) and isinstance(obj.get("id"), str):
                 objects[obj["id"]] = obj
-    indicators, inactive = [], []
+    threats = {}
+    for rel in objects.values():
+        if rel.get("type") == "relationship" and rel.get("relationship_type") == "indicates" \
+                and rel.get("target_ref") in objects:
+            threats.setdefault(rel.get("source_ref"), []).append(objects[rel["target_ref"]].get("name"))
+    entries, inactive = [], []
     for indicator in (o for o in objects.values() if o.get("type") == "indicator"):
         valid_until = _safe_time(indicator.get("valid_until"))
         if indicator.get("revoked") is True:
             inactive.append((indicator["id"], "revoked"))
-        elif valid_until is not None and valid_until <= now:
+            continue
+        if valid_until is not None and valid_until <= now:
             inactive.append((indicator["id"], "expired"))
-        else:
-            indicators.append(indicator)
-    gone = {"inactive_indicator_id": [i for i, _ in inactive], "inactive_reason": [r for _, r in inactive]} \
-        if inactive else {}
-    if not indicators:
-        return {"matched": False, **gone}
-    ids = {i["id"] for i in indicators}
-    threats = [objects[r["target_ref"]].get("name") for r in objects.values()
-               if r.get("type") == "relationship" and r.get("relationship_type") == "indicates"
-               and r.get("source_ref") in ids and r.get("target_ref") in objects]
-    sources = [objects[ref].get("name") for i in indicators for ref in _list(i.get("x_inthreat_sources_refs"))
-               if ref in objects]
-    markings = [objects[ref] if ref in objects else {"id": ref}
-                for i in indicators for ref in _list(i.get("object_marking_refs")) if isinstance(ref, str)]
-    confidences = [i["confidence"] for i in indicators if isinstance(i.get("confidence"), int)]
-    valid_untils = [v for v in (_safe_time(i.get("valid_until")) for i in indicators) if v is not None]
-    return {
-        "matched": True,
-        "indicator_id": _unique(i["id"] for i in indicators),
-        "indicator_name": _unique(i.get("name") for i in indicators),
-        "threats": _unique(threats),
-        "kill_chain_phases": _unique(p.get("phase_name") for i in indicators
-                                     for p in _list(i.get("kill_chain_phases")) if isinstance(p, dict)),
-        "confidence": max(confidences) if confidences else None,
-        "valid_until": max(valid_untils) if valid_untils else None,
-        "sources": _unique(sources),
-        "tlp": _unique(_tlp_of(m) for m in markings),
-        **gone,
-    }
+            continue
+        markings = [objects[ref] if ref in objects else {"id": ref}
+                    for ref in _list(indicator.get("object_marking_refs")) if isinstance(ref, str)]
+        entries.append({
+            "id": indicator["id"], "name": str(indicator.get("name") or ""),
+            "confidence": indicator["confidence"] if isinstance(indicator.get("confidence"), int) else None,
+            "valid_until": valid_until, "tlp": next((t for t in map(_tlp_of, markings) if t), ""),
+            "kill_chain_phases": _unique(p.get("phase_name") for p in _list(indicator.get("kill_chain_phases"))
+                                         if isinstance(p, dict)),
+            "threats": _unique(threats.get(indicator["id"], [])),
+            "sources": _unique(objects[ref].get("name") for ref in _list(indicator.get("x_inthreat_sources_refs"))
+                               if ref in objects),
+            "modified": _safe_time(indicator.get("modified")), "source": "api"})
+    return summary(entries, inactive)
 
 
-def _list(value):
-    return value if isinstance(value, list) else []
+def summarise_rows(rows, now):
+    """The summary the lookup rows of one observable give (one row per indicator naming it). Rows whose
+    valid_until has passed (the lookup keeps them until the next feed run) are no match."""
+    entries, inactive, seen = [], [], set()
+    for row in rows:
+        indicator_id = row.get("indicator_id")
+        if not isinstance(indicator_id, str) or indicator_id in seen:
+            continue
+        seen.add(indicator_id)
+        valid_until = _number(row.get("valid_until"))
+        if valid_until is not None and valid_until <= now:
+            inactive.append((indicator_id, "expired"))
+            continue
+        phases = row.get("kill_chain_phases") or []
+        entries.append({
+            "id": indicator_id, "name": str(row.get("indicator_name") or ""),
+            "confidence": _confidence(row.get("confidence")), "valid_until": valid_until,
+            "tlp": str(row.get("tlp") or ""),
+            # A list as the feed writes it; a plain string as collections.conf declares it and | outputlookup writes.
+            "kill_chain_phases": _unique([phases] if isinstance(phases, str) else _list(phases)),
+            "threats": [], "sources": [], "modified": _number(row.get("modified")), "source": "local"})
+    return summary(entries, inactive)
 
 
-def summarise_rows(rows):
-    """The enrichment the lookup rows of one observable give (one row per indicator naming it), the most recently
-    modified indicator first."""
-    if len(rows) == 1:
-        return summarise_row(rows[0])
-    ordered = sorted(rows, key=lambda r: r.get("modified") if isinstance(r.get("modified"), (int, float)) else 0,
-                     reverse=True)
-    return merge([summarise_row(r) for r in ordered])
+def combine(local, api):
+    """What the lookup and the IC say of one observable together. The IC's word on an indicator wins: one it says
+    is revoked or expired is no match even while the lookup still holds it; one both know keeps the IC's richer
+    entry (threats, sources), marked "both"."""
+    if api.get("v") != VERSION:
+        return local
+    gone = dict(zip(api.get("inactive_indicator_id") or [], api.get("inactive_reason") or []))
+    gone.update((i, r) for i, r in zip(local.get("inactive_indicator_id") or [], local.get("inactive_reason") or [])
+                if i not in gone)
+    local_ids = {e["id"] for e in local.get("indicators") or []}
+    entries = []
+    for entry in api.get("indicators") or []:
+        entries.append(dict(entry, source="both") if entry["id"] in local_ids else entry)
+    api_ids = {e["id"] for e in entries}
+    entries += [e for e in local.get("indicators") or [] if e["id"] not in api_ids and e["id"] not in gone]
+    extra = {k: local[k] for k in ("error", "allowlisted") if k in local}
+    return summary(entries, list(gone.items()), **extra)
 
 
-def summarise_row(row):
-    """The enrichment a lookup row gives on its own (no threats or sources: the feed does not carry them)."""
-    phases = row.get("kill_chain_phases") or []
-    return {
-        "matched": True,
-        "indicator_id": _unique([row.get("indicator_id")]),
-        "indicator_name": _unique([row.get("indicator_name")]),
-        "threats": [],
-        # A list as the feed writes it; a plain string as collections.conf declares it and | outputlookup writes.
-        "kill_chain_phases": _unique([phases] if isinstance(phases, str) else phases),
-        "confidence": row.get("confidence"),
-        "valid_until": row.get("valid_until"),
-        "sources": [],
-        "tlp": _unique([row.get("tlp")]),
-    }
-
-
-LIST_KEYS = ("indicator_id", "indicator_name", "threats", "kill_chain_phases", "sources", "tlp")
-INACTIVE_KEYS = ("inactive_indicator_id", "inactive_reason")
-
-
-def merge(summaries):
-    """Several matches on one event (several fields or values) -> one set of fields, multivalue where several."""
-    gone = {k: [v for s in summaries if s for v in (s.get(k) or [])] for k in INACTIVE_KEYS}
-    gone = gone if gone["inactive_indicator_id"] else {}
-    matched = [s for s in summaries if s and s.get("matched")]
-    if not matched:
-        return {"matched": False, **gone}
-    merged = {"matched": True, **gone}
-    for key in LIST_KEYS:
-        merged[key] = _unique(v for s in matched for v in (s.get(key) or []))
-    confidences = [s["confidence"] for s in matched if s.get("confidence") is not None]
-    valid_untils = [s["valid_until"] for s in matched if s.get("valid_until") is not None]
-    merged["confidence"] = max(confidences) if confidences else None
-    merged["valid_until"] = max(valid_untils) if valid_untils else None
-    return merged
-
-
-def _safe_time(text):
-    try:
-        return parse_time(text)
-    except ValueError:
-        return None
+def live(summ, now):
+    """The summary as of now: an entry whose valid_until passed since it was made (a cached answer) is inactive."""
+    entries = summ.get("indicators") or []
+    if not any(e.get("valid_until") is not None and e["valid_until"] <= now for e in entries):
+        return summ
+    keep = [e for e in entries if e.get("valid_until") is None or e["valid_until"] > now]
+    gone = list(zip(summ.get("inactive_indicator_id") or [], summ.get("inactive_reason") or []))
+    gone += [(e["id"], "expired") for e in entries if e not in keep]
+    extra = {k: summ[k] for k in ("error", "allowlisted") if k in summ}
+    return summary(keep, gone, **extra)
