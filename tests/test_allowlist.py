@@ -56,3 +56,13 @@ def test_everyone_reads_the_allowlist_and_only_its_editors_write_it(splunkd, rol
         assert exc.status == 403
         wrote = False
     assert wrote is may_write
+
+
+def test_the_feed_run_purges_expired_entries(configured_splunkd, ic, tmp_path):
+    from tests.modinput import run_input
+    import time
+    entries = [dict(e, expires=time.time() - 60) if e["_key"] == "c" else e for e in ENTRIES]
+    service_for(configured_splunkd).kvstore["sekoia_ic_allowlist"].data.batch_save(*entries)
+    process = run_input(configured_splunkd, tmp_path)
+    assert process.returncode == 0
+    assert sorted(r["_key"] for r in configured_splunkd.rows("sekoia_ic_allowlist")) == ["a", "b", "d", "e", "f"]

@@ -81,4 +81,5 @@ def test_the_apps_web_conf_exposes_only_the_apps_own_endpoints_with_the_methods_
     for name, values in web.items():
         assert name.startswith("expose:") and set(values) == {"pattern", "methods"}, name
         assert values["pattern"] in matches and values["pattern"].startswith("sekoia_ic/"), name
-    assert {v["pattern"]: v["methods"] for v in web.values()} == {"sekoia_ic/setup": "GET, POST"}
+    assert {v["pattern"]: v["methods"] for v in web.values()} == {"sekoia_ic/setup": "GET, POST",
+                                                                  "sekoia_ic/allowlist": "GET, POST"}

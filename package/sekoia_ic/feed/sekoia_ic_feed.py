@@ -13,7 +13,7 @@ from ..constants import CHECKPOINTS_COLLECTION, INDICATORS_COLLECTION
 from ..regions import base_url_for
 from ..ic.client import DEFAULT_FEED_ID, MAX_PAGE_SIZE, check_api_key
 from ..ic.errors import ConfigurationError, SekoiaError
-from ..splunk import logs
+from ..splunk import allowlist, logs
 from ..splunk.kvstore import KVCollection
 from ..splunk.settings import app_service, make_client, proxy_url, read_api_key, read_settings
 from .sync import FeedInput, FeedSync, SyncFailed, is_fetching_member, server_roles
@@ -91,6 +91,7 @@ class FeedScript(Script):
                 return
             for name, params in inputs.inputs.items():
                 failures += not self.sync_one(service, settings, name, params)
+            purge_allowlist(service)
         except ConfigurationError as exc:
             log.error("not configured: %s", exc)
             failures += 1
@@ -126,6 +127,17 @@ class FeedScript(Script):
         finally:
             client.close()
         return True
+
+
+def purge_allowlist(service):
+    """Allowlist entries whose expiry has passed have no effect: remove them (once per run)."""
+    try:
+        removed = allowlist.purge_expired(service)
+    except Exception as exc:  # noqa: BLE001 - the feed's work is done; the next run tries again
+        log.warning("expired allowlist entries not purged: %s: %s", type(exc).__name__, exc)
+        return
+    if removed:
+        log.info("purged %d expired allowlist entries", removed)
 
 
 def make_taxii_collection(service, settings, feed_input, api_key):

@@ -1,0 +1,103 @@
+"""The app's allowlist endpoint `sekoia_ic/allowlist`, behind the Allowlist page.
+
+restmap.conf [script:sekoia_ic_allowlist]: GET for every logged-in user (the collection is readable by every
+role), POST for holders of the capability sekoia_ic_allowlist_edit (role sekoia_ic_allowlist_editor, admin);
+web.conf [expose:sekoia_ic_allowlist] lets Splunk Web forward both. It acts with the user's own session (the
+collection's default.meta lets admins and sekoia_ic_allowlist_editor write), never with system authority.
+
+    GET                                                   {"entries": [{_key, type, value, reason, added_by, added,
+                                                           expires, live}], "types": [...]}
+    POST {"action": "add", "value": "...", "type": "auto"|<type>, "reason": "...", "days": <0 = never>}
+                                                          the value normalised to the lookup's match key (the
+                                                          same observable, whatever its case, trailing dot or
+                                                          IPv6 spelling, is one entry): {"entry": {...}}
+    POST {"action": "remove", "key": "..."}               {"removed": key}
+"""
+import json
+import time
+
+from splunklib.binding import HTTPError
+
+from ..constants import ALLOWLIST_COLLECTION
+from ..redaction import redact
+from ..stix.observables import TYPES, observable_key
+from ..splunk import logs
+from ..splunk.allowlist import FIELDS, is_live
+from ..splunk.kvstore import KVCollection
+from ..splunk.rest_handler import PersistentHandler, reply
+from ..enrich.enricher import to_observable
+
+ENTRY = logs.EntryPoint("sekoia_ic_allowlist")
+log = ENTRY.log
+MAX_REASON = 500
+MAX_DAYS = 3650
+
+
+def list_entries(collection, now):
+    entries = [{k: e.get(k) for k in ("_key",) + FIELDS} for e in collection.find()]
+    for entry in entries:
+        entry["live"] = is_live(entry, now)
+    return sorted(entries, key=lambda e: (e.get("type") or "", e.get("value") or ""))
+
+
+def add(collection, body, user, now):
+    """(status, answer) of an add request."""
+    value, wanted = body.get("value"), body.get("type") or "auto"
+    reason, days = body.get("reason", ""), body.get("days", 0)
+    if not isinstance(value, str) or not value.strip():
+        return 400, {"errors": {"value": "Enter the value to allowlist."}}
+    if wanted != "auto" and wanted not in TYPES:
+        return 400, {"errors": {"type": f"The type is auto or one of {', '.join(TYPES)}."}}
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON or "\n" in reason:
+        return 400, {"errors": {"reason": f"Say why, on one line of at most {MAX_REASON} characters."}}
+    if isinstance(days, bool) or not isinstance(days, (int, float)) or not 0 <= days <= MAX_DAYS:
+        return 400, {"errors": {"days": f"The expiry is a number of days from 0 (never) to {MAX_DAYS}."}}
+    observable = to_observable(value, wanted)
+    if observable is None:
+        return 400, {"errors": {"value": f"This is no {'observable' if wanted == 'auto' else wanted} the app "
+                                         "can match (IP, domain, URL, e-mail, hash or file name)."}}
+    entry = {"_key": observable_key(observable.type, observable.value), "type": observable.type,
+             "value": observable.value, "reason": reason.strip(), "added_by": user, "added": int(now),
+             "expires": int(now + days * 86400) if days else 0}
+    collection.save([entry])
+    log.info("user=%s allowlisted %s %s until %s: %s", user, entry["type"], entry["value"], entry["expires"] or "never",
+             entry["reason"])
+    return 200, {"entry": dict(entry, live=True)}
+
+
+class AllowlistHandler(PersistentHandler):
+    LOG_NAME = ENTRY.name
+
+    def handle(self, in_string):
+        from ..splunk.settings import app_service
+        try:
+            request = json.loads(in_string)
+            service = app_service(request["server"]["rest_uri"], request["session"]["authtoken"])
+            user = request["session"].get("user", "?")
+        except (ValueError, KeyError, TypeError):
+            return reply(400, {"error": "malformed request"})
+        now = time.time()
+        try:
+            collection = KVCollection(service, ALLOWLIST_COLLECTION)
+            if request.get("method") == "GET":
+                return reply(200, {"entries": list_entries(collection, now), "types": list(TYPES)})
+            if request.get("method") != "POST":
+                return reply(405, {"error": "GET or POST"})
+            try:
+                body = json.loads(request.get("payload") or "")
+                action = body["action"]
+            except (ValueError, KeyError, TypeError):
+                return reply(400, {"error": "POST a JSON object with an action"})
+            if action == "add":
+                return reply(*add(collection, body, user, now))
+            if action == "remove" and isinstance(body.get("key"), str) and body["key"]:
+                collection.delete_where({"_key": body["key"]})
+                log.info("user=%s removed allowlist entry %s", user, body["key"])
+                return reply(200, {"removed": body["key"]})
+            return reply(400, {"error": "action must be add (value, type, reason, days) or remove (key)"})
+        except HTTPError as exc:
+            message = redact(str(exc))
+            log.error("user=%s: splunkd refused: %s", user, message)
+            return reply(exc.status if 400 <= exc.status < 600 else 502, {"error": message})
+        except OSError as exc:
+            return reply(502, {"error": f"splunkd did not answer: {type(exc).__name__}"})
