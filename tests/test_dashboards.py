@@ -35,8 +35,6 @@ VIEWS = STAGE_DIR / "default" / "data" / "ui" / "views"
 STUDIO_VIEWS = ("sekoia_ic_overview", "sekoia_ic_matches", "sekoia_ic_investigate")
 # Named by the contract of the work done beside this one (issue 25): the allowlist lookup and the minimum
 # confidence macro. Until they are in the app's conf files, the lint knows them from here.
-CONTRACT_MACROS = {"sekoia_ic_min_confidence": {"definition": "0", "iseval": "0"}}
-CONTRACT_LOOKUPS = {"sekoia_ic_allowlist"}
 SAMPLE_TEXT = {"value": "Buike.DuckDNS.org."}
 
 
@@ -65,9 +63,11 @@ def test_the_simple_xml_dashboards_are_gone_and_the_views_are_studio_views():
         assert root.get("theme") in ("light", "dark") and root.get("script") is None, name  # no custom JS
         assert root.find("label").text == definition["title"]
         assert not list(root.iter("row")) and not list(root.iter("query")), name
-    assert sorted(p.stem for p in VIEWS.glob("*.xml")) == sorted(STUDIO_VIEWS + ("sekoia_ic_setup",))
-    setup = ElementTree.parse(VIEWS / "sekoia_ic_setup.xml").getroot()
-    assert setup.get("version") == "1.1"  # the setup page stays as it is
+    pages = ("sekoia_ic_setup", "sekoia_ic_allowlist")  # forms on the app's endpoints: Simple XML, no query
+    assert sorted(p.stem for p in VIEWS.glob("*.xml")) == sorted(STUDIO_VIEWS + pages)
+    for page in pages:
+        root = ElementTree.parse(VIEWS / f"{page}.xml").getroot()
+        assert root.get("version") == "1.1" and not list(root.iter("query")), page
 
 
 def test_the_nav_opens_the_three_views():
@@ -161,22 +161,14 @@ def all_queries():
             yield name, ds_id
 
 
-@pytest.fixture
-def contract_names(monkeypatch):
-    for name, settings in CONTRACT_MACROS.items():
-        if name not in splunk_config.MACROS:
-            monkeypatch.setitem(splunk_config.MACROS, name, settings)
-    monkeypatch.setattr(splunk_config, "LOOKUPS", splunk_config.LOOKUPS | CONTRACT_LOOKUPS)
-
-
 @pytest.mark.parametrize("view, ds_id", list(all_queries()), ids=lambda v: v)
-def test_every_query_is_valid_spl(view, ds_id, contract_names):
+def test_every_query_is_valid_spl(view, ds_id):
     definition = definitions()[view]
     for spl in spl_variants(definition, ds_id):
         splunk_config.check_spl(spl)
 
 
-def test_the_spl_lint_catches_a_broken_dashboard_query(contract_names):
+def test_the_spl_lint_catches_a_broken_dashboard_query():
     definition = copy.deepcopy(definitions()["sekoia_ic_matches"])
     query = definition["dataSources"]["ds_dns"]["options"]["query"]
     definition["dataSources"]["ds_dns"]["options"]["query"] = query.replace("sekoia_ic_dns_rows", "sekoia_ic_dns_row")
