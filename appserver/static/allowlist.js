@@ -135,6 +135,11 @@
             start();
             return;
         }
-        if (tries++ < 200) { setTimeout(whenReady, 50); }
+        if (tries++ < 200) {
+            setTimeout(whenReady, 50);
+        } else if (document.getElementById("sekoia-allowlist")) {
+            document.getElementById("sekoia-allowlist").setAttribute("data-state", "error");
+            document.getElementById("sekoia-status").textContent = "The page's scripts did not load: reload the page.";
+        }
     }());
 }());

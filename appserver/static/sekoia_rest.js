@@ -71,14 +71,5 @@
         });
     }
 
-    /* Run start() once both the page's element `id` and this script are there (at most 10 s). */
-    function whenReady(id, start) {
-        var tries = 0;
-        (function poll() {
-            if (document.getElementById(id)) { start(); return; }
-            if (tries++ < 200) { setTimeout(poll, 50); }
-        }());
-    }
-
-    window.SekoiaRest = { request: request, currentContext: currentContext, whenReady: whenReady };
+    window.SekoiaRest = { request: request, currentContext: currentContext };
 }());

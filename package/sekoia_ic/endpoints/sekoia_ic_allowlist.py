@@ -59,7 +59,15 @@ def add(collection, body, user, now):
     entry = {"_key": observable_key(observable.type, observable.value), "type": observable.type,
              "value": observable.value, "reason": reason.strip(), "added_by": user, "added": int(now),
              "expires": int(now + days * 86400) if days else 0}
-    collection.save([entry])
+    try:
+        collection.save([entry])
+    except HTTPError as exc:
+        if exc.status != 403:
+            raise
+        # The capability let the request in; the collection's permissions (default.meta) name roles.
+        return 403, {"error": "Your role may call this endpoint but may not write the collection sekoia_ic_allowlist: "
+                              "an admin must give you the role sekoia_ic_allowlist_editor (holding the capability "
+                              "sekoia_ic_allowlist_edit alone is not enough)."}
     log.info("user=%s allowlisted %s %s until %s: %s", user, entry["type"], entry["value"], entry["expires"] or "never",
              entry["reason"])
     return 200, {"entry": dict(entry, live=True)}

@@ -142,7 +142,7 @@ class SekoiaLookupCommand(RepeatableFieldOption, FastRecordReader, StreamingComm
                                     "unchanged, details in sekoialookup.log")
         if chunk:
             # The chunk's CSV header comes from its first record: declare there every field some record of the
-            # chunk got, and only those.
+            # chunk got (splunklib keeps the names declared in earlier chunks too: empty columns, harmless).
             first = chunk[0]
             for name in sorted(produced):
                 self.add_field(first, name, first.get(name))
