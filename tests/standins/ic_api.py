@@ -17,7 +17,10 @@ automation modules and the IC's OpenAPI description):
   a key without both "View IOC collections" and "Manage IOC collections" -> 403; an unknown collection -> 404;
   a body outside those rules -> 400; a collection holds at most 500,000 indicators, and a request that would
   take it past that -> 400 (the cap is documented, the refusal's shape is not: the app only relies on the
-  status). The answer's body is not documented either; the app does not read it.
+  status). The answer's body is not documented either; the app does not read it. `GET
+  v2/inthreat/ioc-collections/{id}` (Test connection's check of the default collection) is not among the documented
+  facts: the stand-in answers 404 for an unknown collection and 403 without "View IOC collections", the only
+  answers the app takes as verdicts.
 - 429 carries Retry-After. Faults can be switched on: a status for the next N requests (with Retry-After),
   a truncated JSON body, a well-formed body that is not a page, and a latency added to every request.
 """
@@ -280,6 +283,13 @@ class _Handler(BaseHTTPRequestHandler):
             return s.add_to_ioc_collection(m.group(1), body) + ({},)
         if method != "GET":
             return 405, {"message": "Method not allowed"}, {}
+        m = re.fullmatch(r"/v2/inthreat/ioc-collections/([^/]+)", path)
+        if m:
+            if IOC_VIEW not in s.api_keys[key]:
+                return 403, {"message": "Forbidden: missing permission"}, {}
+            if m.group(1) not in s.ioc_collections:
+                return 404, {"message": "IOC collection not found"}, {}
+            return 200, {"uuid": m.group(1), "name": "Splunk sightings"}, {}
         if path.startswith("/v2/inthreat/") and INTEL not in s.api_keys[key]:
             return 403, {"message": "Forbidden: missing permission"}, {}
         status, payload = self._route(path, params)

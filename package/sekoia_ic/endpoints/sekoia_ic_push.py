@@ -22,7 +22,6 @@ value, why]], "would_send": [[type, value]] (dry run)}. A batch the IC accepted 
 answered 429 or 5xx is sent again after a pause until the budget is spent; a batch whose answer never came (timeout,
 connection lost) is not sent again (the IC may have it) and ends the push.
 """
-import json
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -31,7 +30,7 @@ from ..ic import errors
 from ..redaction import redact
 from ..stix.observables import InvalidObservable, is_public_ip, normalise
 from ..splunk import logs
-from ..splunk.rest_handler import PersistentHandler
+from ..splunk.rest_handler import BadRequest, PersistentHandler, json_object, system_request
 from ..splunk.rest_handler import reply as _reply
 from ..splunk.settings import collection_id as check_collection_id
 
@@ -46,17 +45,9 @@ FIRST_PAUSE = 5.0  # after a 429 without Retry-After or a 5xx; doubles, at most 
 MAX_PAUSE = 60.0
 
 
-class BadRequest(ValueError):
-    pass
-
-
 def parse_request(body):
-    try:
-        request = json.loads(body or "")
-    except ValueError:
-        raise BadRequest("the body is not JSON") from None
-    if not isinstance(request, dict) or not isinstance(request.get("observables"), list):
-        raise BadRequest("the body must be an object with an 'observables' list")
+    """The push a request body asks for, or BadRequest."""
+    request = json_object(body, "observables")
     observables = request["observables"]
     if not 1 <= len(observables) <= MAX_OBSERVABLES:
         raise BadRequest(f"between 1 and {MAX_OBSERVABLES} observables per request")
@@ -253,19 +244,9 @@ class PushHandler(PersistentHandler):
         self.service = PushService(lambda service: make_client(service, retries=0), _default_collection, _allowlist)
 
     def handle(self, in_string):
-        from ..splunk.settings import app_service
-        try:
-            request = json.loads(in_string)
-            if request.get("method") != "POST":
-                return _reply(405, {"error": "POST a JSON body"})
-            push = parse_request(request.get("payload"))
-            service = app_service(request["server"]["rest_uri"], request["system_authtoken"])
-        except BadRequest as exc:
-            return _reply(400, {"error": str(exc)})
-        except (ValueError, KeyError, TypeError) as exc:
-            log.error("malformed request from splunkd: %s", type(exc).__name__)
-            return _reply(400, {"error": "malformed request"})
-        user = (request.get("session") or {}).get("user", "?")
+        push, service, user = system_request(in_string, parse_request, log)
+        if push is None:
+            return service  # the refusal
         log.debug("user=%s observables=%d dry_run=%s (capability %s)", user, len(push["observables"]),
                   push["dry_run"], PUSH_CAPABILITY)
         return _reply(200, self.service.push(service, push, user))
