@@ -14,7 +14,7 @@ if not (STAGE_DIR / "lib").is_dir():
 sys.path.insert(0, str(STAGE_DIR / "lib"))
 sys.path.insert(0, str(ROOT / "package"))
 
-from tests.standins.ic_api import ICStandIn  # noqa: E402
+from tests.standins.ic_api import IOC_MANAGE, IOC_VIEW, ICStandIn  # noqa: E402
 from tests.standins.splunkd import SplunkdStandIn  # noqa: E402
 
 SESSION_KEY = "test-session-key"
@@ -28,7 +28,8 @@ def stage_dir():
 
 @pytest.fixture
 def ic():
-    with ICStandIn(api_keys={API_KEY: {"intel"}, "no-intel-key": set()}) as standin:
+    with ICStandIn(api_keys={API_KEY: {"intel", IOC_VIEW, IOC_MANAGE}, "no-intel-key": set(),
+                             "no-ioc-key": {"intel", IOC_VIEW}}) as standin:
         yield standin
 
 

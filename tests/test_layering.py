@@ -18,6 +18,7 @@ MAY_IMPORT = {
     "feed": {"ic", "stix", "splunk"},
     "enrich": {"stix", "splunk"},
     "endpoints": {"ic", "stix", "splunk", "enrich"},
+    "actions": {"ic", "stix", "splunk", "enrich"},
 }
 
 

@@ -40,7 +40,8 @@ def test_concurrent_processes_lose_no_line_and_break_none(tmp_path):
 def test_props_give_the_logs_a_sourcetype_and_split_them_at_each_record():
     props = read_conf(STAGE_DIR / "default" / "props.conf")
     source = next(k for k in props if k.startswith("source::"))
-    for name in ("sekoia_ic_feed", "sekoialookup", "sekoiacheck", "sekoia_ic_context", "sekoia_ic_setup", "sekoia_ic_allowlist"):
+    for name in ("sekoia_ic_feed", "sekoialookup", "sekoiacheck", "sekoia_ic_context", "sekoia_ic_setup",
+                 "sekoia_ic_allowlist", "sekoia_ic_push", "sekoia_ic_add_to_collection"):
         assert name in source
     assert props[source]["sourcetype"] == "sekoia_ic:log"
     stanza = props["sekoia_ic:log"]

@@ -20,7 +20,11 @@ sys.path.insert(0, sys.argv[1])
 sys.path.insert(0, sys.argv[2])
 import sekoia_ic.feed.sekoia_ic_feed, sekoia_ic.feed.taxii
 import sekoia_ic.enrich.sekoialookup, sekoia_ic.endpoints.sekoiacheck
-import sekoia_ic_context, sekoia_ic_setup
+import sekoia_ic_context, sekoia_ic_setup, sekoia_ic_push
+from sekoia_ic.actions.sekoia_ic_add_to_collection import decode_mv, observables
+assert decode_mv("$a$;$b$$c$") == ["a", "b$c"]
+assert observables(["Evil.ORG", "evil.org", "010.000.000.001", "8.8.8.8"], "auto")[0] == [
+    ("domain-name", "evil.org"), ("ipv4-addr", "8.8.8.8")]
 from sekoia_ic.stix.indicators import rows_for
 from sekoia_ic.enrich.enricher import to_observable
 rows = rows_for({"type": "indicator", "id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",

@@ -66,3 +66,29 @@ def test_a_role_that_may_not_read_the_key_is_told_so(configured_splunkd, tmp_pat
                                       command="sekoiacheck", session_key="user-key")
     row = answers[0][1][0]
     assert row["code"] == "not_configured" and "admin" in row["message"] and b"Traceback" not in process.stdout
+
+
+# ---------------------------------------------------------------------------------------------- IOC collections
+COLLECTION = "6b1f0c2e-3d4a-4b5c-8d6e-7f8091a2b3c4"
+
+
+def test_the_default_ioc_collection_is_checked_when_set(configured_splunkd, ic, tmp_path):
+    configured_splunkd.set_conf("sekoia_ic", "settings", default_collection_id=COLLECTION)
+    row = check(configured_splunkd, tmp_path)
+    assert row["code"] == "unknown_collection" and COLLECTION in row["message"]
+    ic.add_ioc_collection(COLLECTION)
+    row = check(configured_splunkd, tmp_path)
+    assert row["code"] == "ok" and f"default IOC collection {COLLECTION}" in row["message"]
+    assert ic.requests[-1]["path"] == f"/v2/inthreat/ioc-collections/{COLLECTION}"
+    configured_splunkd.set_password("sekoia_ic", "api_key", "no-intel-key")
+    configured_splunkd.set_conf("sekoia_ic", "settings", default_collection_id="")
+    assert check(configured_splunkd, tmp_path)["code"] == "missing_permission"  # the feed, as before
+
+
+def test_a_key_that_may_not_view_the_collection(configured_splunkd, ic, tmp_path):
+    ic.api_keys["view-less"] = {"intel"}
+    ic.add_ioc_collection(COLLECTION)
+    configured_splunkd.set_password("sekoia_ic", "api_key", "view-less")
+    configured_splunkd.set_conf("sekoia_ic", "settings", default_collection_id=COLLECTION)
+    row = check(configured_splunkd, tmp_path)
+    assert row["code"] == "missing_permission" and '"View IOC collections"' in row["message"]

@@ -39,6 +39,10 @@ CASES = [
     {"log_level": "WARNING"}, {"base_url": "ftp://x.example"}, {"base_url": "https://intel.example.org/api"},
     {"base_url": "http:// x"}, {"base_url": "http://[::1"}, {"proxy_url": "http://proxy:3128"},
     {"proxy_username": "bob"}, {"proxy_username": "b@b"}, {"proxy_username": "a b"}, {"ca_bundle": "a\nb"},
+    # --- IOC collections: the default collection of the alert action sekoia_ic_add_to_collection ---
+    {"default_collection_id": "6b1f0c2e-3d4a-4b5c-8d6e-7f8091a2b3c4"},
+    {"default_collection_id": "ioc-collection--6b1f0c2e-3d4a-4b5c-8d6e-7f8091a2b3c4"},
+    {"default_collection_id": "6b1f0c2e"}, {"default_collection_id": "../v1/me"},
 ]
 
 

@@ -20,6 +20,12 @@
     var EDIT_CAPABILITY = "admin_all_objects";
     var FIELDS = ["api_key", "region", "base_url", "proxy_url", "proxy_username", "proxy_password", "verify_ssl",
                   "ca_bundle", "timeout", "log_level", "feed_id", "enable_feed"];
+    // --- IOC collections (alert action sekoia_ic_add_to_collection): the default collection, validated by the
+    // endpoint (a UUID) and checked by Test connection when set. ---
+    FIELDS.push("default_collection_id");
+    function fillCollection(s) { $("sekoia-default-collection-id").value = s.default_collection_id || ""; }
+    function readCollection(form) { form.default_collection_id = $("sekoia-default-collection-id").value; return form; }
+    // --- end of IOC collections ---
 
     var state = null;       // the endpoint's last answer of the state
     var busy = false;
@@ -129,6 +135,7 @@
         // A first setup offers the sync on; afterwards the box says what the input is.
         $("sekoia-enable-feed").checked = !state.input.disabled || !state.secrets.api_key;
         $("sekoia-api-key").value = "";
+        fillCollection(s);
         showState();
     }
 
@@ -158,7 +165,7 @@
 
     // ---------------------------------------------------------------------------------------------- save
     function readForm() {
-        return {
+        return readCollection({
             api_key: $("sekoia-api-key").value,
             region: $("sekoia-region").value,
             base_url: $("sekoia-base-url").value,
@@ -171,7 +178,7 @@
             log_level: $("sekoia-log-level").value,
             feed_id: $("sekoia-feed-id").value,
             enable_feed: $("sekoia-enable-feed").checked
-        };
+        });
     }
 
     function requestId() {

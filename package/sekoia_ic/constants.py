@@ -31,3 +31,15 @@ NO_API_KEY = ("No Sekoia.io API key is configured: an admin must enter one on th
 API_BUDGET_SPENT = ("the time this search may wait for the Sekoia.io API is spent (api_budget=<seconds> gives it "
                     "more): the values left are marked in sekoia_error")
 
+
+# IOC collections (docs/design.md, "The IC API"): where the alert action sekoia_ic_add_to_collection pushes values.
+# The collection id is the UUID the IC shows, optionally in its `ioc-collection--<uuid>` form.
+COLLECTION_ID_PATTERN = (r"^(?:ioc-collection--)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+                         r"[0-9a-fA-F]{12}$")
+IOC_BATCH_MAX = 100  # indicators per POST v2/inthreat/ioc-collections/{id}/indicators (1..100)
+IOC_COLLECTION_MAX = 500_000  # indicators a collection holds at most
+IOC_TYPES = ("ipv4-addr", "ipv6-addr", "domain-name", "url", "email-addr", "file")  # what a collection takes
+PUSH_CAPABILITY = "sekoia_ic_push"
+PUSH_ROLE = "sekoia_ic_pusher"
+IOC_PERMISSIONS = ("The Sekoia.io API key lacks the permissions \"View IOC collections\" and \"Manage IOC "
+                   "collections\" (HTTP 403): give the key a role holding both in Sekoia.io.")

@@ -12,6 +12,15 @@ automation modules and the IC's OpenAPI description):
   bundle per indicator holding the indicator, its `indicates` relationships and their targets, its source
   identities and TLP marking; an unknown value -> 200 with `items: []`.
 - `GET v2/inthreat/objects/{id}`, `.../objects/{id}/context`, `GET v2/inthreat/relationships/{id}`.
+- IOC collections (docs/design.md, "The IC API"): `POST v2/inthreat/ioc-collections/{id}/indicators` with a JSON
+  body {"indicators": [{"value": ...}, ...] (1..100), "default_fields": {"description", "valid_until", ...}};
+  a key without both "View IOC collections" and "Manage IOC collections" -> 403; an unknown collection -> 404;
+  a body outside those rules -> 400; a collection holds at most 500,000 indicators, and a request that would
+  take it past that -> 400 (the cap is documented, the refusal's shape is not: the app only relies on the
+  status). The answer's body is not documented either; the app does not read it. `GET
+  v2/inthreat/ioc-collections/{id}` (Test connection's check of the default collection) is not among the documented
+  facts: the stand-in answers 404 for an unknown collection and 403 without "View IOC collections", the only
+  answers the app takes as verdicts.
 - 429 carries Retry-After. Faults can be switched on: a status for the next N requests (with Retry-After),
   a truncated JSON body, a well-formed body that is not a page, and a latency added to every request.
 """
@@ -29,6 +38,9 @@ from .loopback import LoopbackServer
 
 DEFAULT_FEED_ID = "d6092c37-d8d7-45c3-8aff-c4dc26030608"
 INTEL = "intel"
+IOC_VIEW, IOC_MANAGE = "View IOC collections", "Manage IOC collections"
+IOC_BATCH_MAX = 100
+IOC_COLLECTION_MAX = 500_000
 
 
 def _parse_time(text):
@@ -64,6 +76,8 @@ class ICStandIn(LoopbackServer):
         self.faults = []  # [dict(pattern, status, retry_after, kind)]
         self.latency = 0.0
         self.synthetic = None  # optional callable(feed_id, start_seq, limit) for benchmarks
+        self.ioc_collections = {}  # collection id -> {value: default_fields of its last addition}
+        self.ioc_collection_max = IOC_COLLECTION_MAX
 
     # ------------------------------------------------------------------------------------------ data
     def publish(self, generated, feed_id=DEFAULT_FEED_ID):
@@ -97,6 +111,27 @@ class ICStandIn(LoopbackServer):
             return {"items": items, "next_cursor": encode_cursor(end) if items else None}
 
         self.synthetic = page
+
+    def add_ioc_collection(self, collection_id, values=()):
+        with self.lock:
+            self.ioc_collections[collection_id] = {v: {} for v in values}
+
+    def add_to_ioc_collection(self, collection_id, body):
+        if collection_id not in self.ioc_collections:
+            return 404, {"message": "IOC collection not found"}
+        indicators = body.get("indicators") if isinstance(body, dict) else None
+        fields = body.get("default_fields", {}) if isinstance(body, dict) else None
+        if not isinstance(indicators, list) or not 1 <= len(indicators) <= IOC_BATCH_MAX or not isinstance(fields, dict) \
+                or not all(isinstance(i, dict) and isinstance(i.get("value"), str) and i["value"] for i in indicators):
+            return 400, {"message": f"indicators: between 1 and {IOC_BATCH_MAX} objects with a value"}
+        with self.lock:
+            held = self.ioc_collections[collection_id]
+            new = {i["value"] for i in indicators} - set(held)
+            if len(held) + len(new) > self.ioc_collection_max:
+                return 400, {"message": f"The IOC collection holds at most {self.ioc_collection_max} indicators"}
+            for indicator in indicators:
+                held[indicator["value"]] = dict(fields)
+        return 200, {"created": len(new), "updated": len(indicators) - len(new)}
 
     # ------------------------------------------------------------------------------------------ faults
     def fail(self, status, times=1, retry_after=None, path=r".", body=None):
@@ -191,18 +226,30 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self):
+        self._serve("GET")
+
+    def do_POST(self):
+        self._serve("POST")
+
+    def _serve(self, method):
         s = self.standin
         parts = urlsplit(self.path)
         path = unquote(parts.path)
         params = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-        record = {"path": path, "params": params, "time": time.monotonic(),
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = ValueError
+        record = {"method": method, "path": path, "params": params, "time": time.monotonic(),
                   "authorization": self.headers.get("Authorization", ""),
-                  "user_agent": self.headers.get("User-Agent", "")}
+                  "user_agent": self.headers.get("User-Agent", ""), "body": body}
         with s.lock:
             s.requests.append(record)
         if s.latency:
             time.sleep(s.latency)
-        status, payload, headers = self._answer(path, params)
+        status, payload, headers = self._answer(path, params, method, body)
         record["status"] = status
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         self.send_response(status)
@@ -213,7 +260,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def _answer(self, path, params):
+    def _answer(self, path, params, method="GET", body=None):
         s = self.standin
         with s.lock:
             fault = next((f for f in s.faults if f["pattern"].search(path)), None)
@@ -227,6 +274,22 @@ class _Handler(BaseHTTPRequestHandler):
             headers = {"Retry-After": str(fault["retry_after"])} if fault["retry_after"] is not None else {}
             body = fault["body"] if fault["body"] is not None else {"message": f"fault {fault['status']}"}
             return fault["status"], body, headers
+        m = re.fullmatch(r"/v2/inthreat/ioc-collections/([^/]+)/indicators", path)
+        if m and method == "POST":
+            if not {IOC_VIEW, IOC_MANAGE} <= s.api_keys[key]:
+                return 403, {"message": "Forbidden: missing permission"}, {}
+            if body is ValueError:
+                return 400, {"message": "The body is not JSON"}, {}
+            return s.add_to_ioc_collection(m.group(1), body) + ({},)
+        if method != "GET":
+            return 405, {"message": "Method not allowed"}, {}
+        m = re.fullmatch(r"/v2/inthreat/ioc-collections/([^/]+)", path)
+        if m:
+            if IOC_VIEW not in s.api_keys[key]:
+                return 403, {"message": "Forbidden: missing permission"}, {}
+            if m.group(1) not in s.ioc_collections:
+                return 404, {"message": "IOC collection not found"}, {}
+            return 200, {"uuid": m.group(1), "name": "Splunk sightings"}, {}
         if path.startswith("/v2/inthreat/") and INTEL not in s.api_keys[key]:
             return 403, {"message": "Forbidden: missing permission"}, {}
         status, payload = self._route(path, params)

@@ -8,7 +8,7 @@ import time
 
 from splunklib.binding import HTTPError
 
-from ..constants import FEED_INPUT
+from ..constants import FEED_INPUT, IOC_PERMISSIONS
 from ..ic import errors
 from ..regions import REGIONS
 from ..splunk.settings import make_client, read_settings
@@ -60,6 +60,11 @@ def check_connection(service, feed_id=None):
             client.deadline = time.time() + CHECK_SECONDS
             me = client.me()
             client.feed_page(feed_id, limit=1)
+            # --- IOC collections: the setup page's default collection, when one is set ---
+            collection = check_default_collection(client, settings.default_collection_id)
+    except CollectionProblem as exc:
+        row.update(code=exc.code, message=str(exc))
+        return row
     except errors.SekoiaError as exc:
         code, template = next(((c, t) for kind, (c, t) in ADVICE.items() if isinstance(exc, kind)),
                               ("api_error", "{error}"))
@@ -69,8 +74,32 @@ def check_connection(service, feed_id=None):
     user = _user_of(me)
     row.update(status="ok", code="ok", user=user,
                message=f"Connected to {row['base_url']}" + (f" as {user}" if user else "") +
-                       f"; the key can read the Intelligence Center feed {feed_id}.")
+                       f"; the key can read the Intelligence Center feed {feed_id}." + collection)
     return row
+
+
+class CollectionProblem(Exception):
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+
+
+def check_default_collection(client, collection_id):
+    """A sentence on the default IOC collection ("" when none is set), or CollectionProblem. Asks
+    `GET v2/inthreat/ioc-collections/{id}` (docs/design.md, "Pushing to an IOC collection": only its 404 and 403
+    are taken as verdicts; any other answer leaves the collection unconfirmed)."""
+    if not collection_id:
+        return ""
+    try:
+        client.get_json(f"v2/inthreat/ioc-collections/{collection_id}")
+    except errors.NotFoundError:
+        raise CollectionProblem("unknown_collection", f"The default IOC collection {collection_id} does not exist "
+                                "for this key (HTTP 404): check its ID on the setup page.") from None
+    except errors.PermissionDeniedError:
+        raise CollectionProblem("missing_permission", IOC_PERMISSIONS) from None
+    except errors.APIError as exc:
+        return f" The default IOC collection {collection_id} could not be confirmed (HTTP {exc.status})."
+    return f" The key can see the default IOC collection {collection_id}."
 
 
 def _user_of(me):

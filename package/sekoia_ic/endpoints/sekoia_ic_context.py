@@ -15,7 +15,6 @@ Answer (JSON): {"answers": [[type, value, summary]], "failures": [[type, value, 
 text]], "api_calls": n, "cache_hits": n, "stop": reason or null}: `stop` tells the caller not to ask again in
 this search (bad key, no permission, rate limited, budget spent, API not answering).
 """
-import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -25,7 +24,7 @@ from ..ic import errors
 from ..stix.observables import MAX_VALUE_LENGTH, TYPES, is_public_ip
 from ..stix.summaries import summarise_context
 from ..splunk import logs
-from ..splunk.rest_handler import PersistentHandler
+from ..splunk.rest_handler import BadRequest, PersistentHandler, json_object, system_request
 from ..splunk.rest_handler import reply as _reply
 from ..enrich import shared_cache
 
@@ -39,18 +38,9 @@ PURGE_EVERY = 600.0  # seconds between purges of the expired cache entries
 log = ENTRY.log
 
 
-class BadRequest(ValueError):
-    pass
-
-
 def parse_request(body):
     """(observables, ttl, budget) of a request body, or BadRequest."""
-    try:
-        request = json.loads(body or "")
-    except ValueError:
-        raise BadRequest("the body is not JSON") from None
-    if not isinstance(request, dict) or not isinstance(request.get("observables"), list):
-        raise BadRequest("the body must be an object with an 'observables' list")
+    request = json_object(body, "observables")
     observables = []
     for item in request["observables"][:MAX_OBSERVABLES + 1]:
         if not (isinstance(item, list) and len(item) == 2 and item[0] in TYPES and isinstance(item[1], str)
@@ -225,19 +215,10 @@ class ContextHandler(PersistentHandler):
                                                                   backoff_factor=2.0, max_retry_after=20.0))
 
     def handle(self, in_string):
-        from ..splunk.settings import app_service
-        try:
-            request = json.loads(in_string)
-            if request.get("method") != "POST":
-                return _reply(405, {"error": "POST a JSON body"})
-            observables, ttl, budget = parse_request(request.get("payload"))
-            service = app_service(request["server"]["rest_uri"], request["system_authtoken"])
-        except BadRequest as exc:
-            return _reply(400, {"error": str(exc)})
-        except (ValueError, KeyError, TypeError) as exc:
-            log.error("malformed request from splunkd: %s", type(exc).__name__)
-            return _reply(400, {"error": "malformed request"})
-        user = (request.get("session") or {}).get("user", "?")
+        parsed, service, user = system_request(in_string, parse_request, log)
+        if parsed is None:
+            return service  # the refusal
+        observables, ttl, budget = parsed
         log.debug("user=%s observables=%d budget=%.0fs", user, len(observables), budget)
         result = self.service.resolve(service, observables, ttl, budget)
         log.info("user=%s observables=%d api_calls=%d cache_hits=%d failures=%d stop=%s", user, len(observables),

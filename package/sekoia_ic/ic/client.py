@@ -15,7 +15,7 @@ from urllib3.exceptions import MaxRetryError, ResponseError
 from urllib3.util.retry import Retry
 
 from .. import redaction
-from ..constants import DEFAULT_FEED_ID, NO_API_KEY
+from ..constants import DEFAULT_FEED_ID, IOC_BATCH_MAX, NO_API_KEY
 from ..regions import DEFAULT_REGION, base_url_for
 from ..version import __version__
 from . import errors
@@ -193,17 +193,32 @@ class ICClient:
     def get_relationship(self, relationship_id):
         return self.get_json(f"v2/inthreat/relationships/{_segment(relationship_id)}")
 
+    def add_to_ioc_collection(self, collection_id, values, default_fields):
+        """One attempt of `POST v2/inthreat/ioc-collections/{id}/indicators` with 1..100 `indicators` ({"value"})
+        and `default_fields` (description, valid_until...). Never retried here: a POST is not repeated behind the
+        caller's back (it decides what to retry, and never resends what was accepted)."""
+        if not 1 <= len(values) <= IOC_BATCH_MAX:
+            raise ValueError(f"between 1 and {IOC_BATCH_MAX} indicators per request, got {len(values)}")
+        body = {"indicators": [{"value": value} for value in values], "default_fields": dict(default_fields)}
+        return self.post_json(f"v2/inthreat/ioc-collections/{_segment(collection_id)}/indicators", body)
+
     # ------------------------------------------------------------------------------------------ transport
     def _url(self, path):
         return f"{self.base_url}/{path.lstrip('/')}"
 
     def get_json(self, path, params=None):
+        return self._request("GET", path, params=params)
+
+    def post_json(self, path, body):
+        return self._request("POST", path, json=body)
+
+    def _request(self, method, path, **options):
         url = self._url(path)
         timeout = self.timeout
         if self.deadline is not None:  # never wait for an answer past the deadline
             timeout = max(0.1, min(timeout, self.deadline - time.time()))
         try:
-            response = self._session.get(url, params=params, timeout=timeout)
+            response = self._session.request(method, url, timeout=timeout, **options)
         except BudgetExceeded as exc:
             if exc.rate_limited:
                 raise errors.RateLimitedError("The Sekoia.io API asked this server to wait (HTTP 429) longer than "

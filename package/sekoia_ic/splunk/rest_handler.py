@@ -1,6 +1,8 @@
 """What the app's persistent REST handlers (restmap.conf `scripttype = persist`: sekoia_ic/context and
 sekoia_ic/setup) share. splunkd builds the handler class once per handler process and calls handle(in_string)
 for each request, in_string being JSON (method, payload, session, system_authtoken, server.rest_uri...)."""
+import json
+
 from . import logs
 
 try:
@@ -26,3 +28,36 @@ class PersistentHandler(PersistentServerConnectionApplication):
 def reply(status, payload):
     """A JSON answer, as a persistent handler returns it to splunkd."""
     return {"payload": payload, "status": status, "headers": {"Content-Type": "application/json"}}
+
+
+class BadRequest(ValueError):
+    """A request body the handler refuses (HTTP 400 with this message)."""
+
+
+def json_object(body, list_key):
+    """A request body that must be a JSON object holding a list under list_key, or BadRequest."""
+    try:
+        request = json.loads(body or "")
+    except ValueError:
+        raise BadRequest("the body is not JSON") from None
+    if not isinstance(request, dict) or not isinstance(request.get(list_key), list):
+        raise BadRequest(f"the body must be an object with an '{list_key}' list")
+    return request
+
+
+def system_request(in_string, parse, log):
+    """What a POST to a `passSystemAuth` handler brings: (parsed payload, the app's service with the system token,
+    the session's user), or (None, the reply to send, None) for anything else."""
+    from .settings import app_service
+    try:
+        request = json.loads(in_string)
+        if request.get("method") != "POST":
+            return None, reply(405, {"error": "POST a JSON body"}), None
+        parsed = parse(request.get("payload"))
+        service = app_service(request["server"]["rest_uri"], request["system_authtoken"])
+    except BadRequest as exc:
+        return None, reply(400, {"error": str(exc)}), None
+    except (ValueError, KeyError, TypeError) as exc:
+        log.error("malformed request from splunkd: %s", type(exc).__name__)
+        return None, reply(400, {"error": "malformed request"}), None
+    return parsed, service, (request.get("session") or {}).get("user", "?")

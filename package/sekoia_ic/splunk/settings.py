@@ -1,5 +1,6 @@
 """The app's settings (sekoia_ic.conf [settings]) and API key (storage/passwords), read through splunklib
 with the session key Splunk hands to the script (docs/design.md, "Secrets")."""
+import re
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
@@ -7,7 +8,7 @@ from splunklib import binding, client
 
 from .. import APP_NAME, redaction
 from ..ic.errors import ConfigurationError
-from ..constants import (API_KEY_USER, FALSE, LOG_LEVELS, NO_API_KEY, PASSWORD_REALM, PROXY_PASSWORD_USER,
+from ..constants import (API_KEY_USER, COLLECTION_ID_PATTERN, FALSE, LOG_LEVELS, NO_API_KEY, PASSWORD_REALM, PROXY_PASSWORD_USER,
                     TIMEOUT_DEFAULT, TIMEOUT_MAX, TRUE)
 from ..regions import DEFAULT_REGION, REGIONS, check_http_url
 
@@ -74,9 +75,20 @@ def _one_line(text):
     return text
 
 
+def collection_id(text):
+    """An IOC collection id as the IC takes it in a path ("" when none is given)."""
+    value = (text or "").strip()
+    if value and not re.match(COLLECTION_ID_PATTERN, value):
+        raise ValueError("The IOC collection ID is the collection's UUID as Sekoia.io shows it (8-4-4-4-12 "
+                         "hexadecimal digits, optionally prefixed by ioc-collection--).")
+    return value
+
+
 CHECKS = {"region": _region, "base_url": _url("The custom base URL"), "proxy_url": _url("The proxy URL"),
           "proxy_username": _proxy_username, "verify_ssl": _verify_ssl, "ca_bundle": _one_line,
-          "timeout": _timeout, "log_level": _log_level}
+          "timeout": _timeout, "log_level": _log_level,
+          # --- IOC collections (the alert action sekoia_ic_add_to_collection): the default collection ---
+          "default_collection_id": collection_id}
 
 
 def check_settings(values):
@@ -100,6 +112,7 @@ class Settings:
     ca_bundle: str = ""
     timeout: float = 30.0
     log_level: str = "INFO"
+    default_collection_id: str = ""
 
     @classmethod
     def from_conf(cls, values):
