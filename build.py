@@ -31,7 +31,7 @@ DIST_DIR = ROOT / "dist"
 CACHE_DIR = ROOT / ".cache"
 REQUIREMENTS = ROOT / "requirements"
 # What goes into the package, as it is in the repo (lib/ is assembled from package/ and requirements/app.txt).
-APP_CONTENT = ["bin", "default", "metadata", "README", "appserver", "static", "app.manifest", "LICENSE"]
+APP_CONTENT = ["bin", "default", "lookups", "metadata", "README", "appserver", "static", "app.manifest", "LICENSE"]
 # The Python Splunk runs the app with (python.required = 3.13): vendored wheels are resolved for it.
 TARGET_PYTHON = "3.13"
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
