@@ -220,10 +220,13 @@ class IndexedDocs(dict):
     def __init__(self, fields=()):
         super().__init__()
         self.indexes = {field: {} for field in fields}
+        self._ordered = None  # the keys in order (the KV store's _key index), made at first use after a change
 
     def __setitem__(self, key, doc):
         if key in self:
             self._unindex(key, dict.__getitem__(self, key))
+        else:
+            self._ordered = None
         super().__setitem__(key, doc)
         for field, index in self.indexes.items():
             for value in _index_values(doc.get(field)):
@@ -231,7 +234,18 @@ class IndexedDocs(dict):
 
     def __delitem__(self, key):
         self._unindex(key, dict.__getitem__(self, key))
+        self._ordered = None
         super().__delitem__(key)
+
+    def in_key_order(self, after=None):
+        """The documents in _key order, after the key `after` (exclusive) when given: a query sorted by _key
+        reads the _key index from there and stops once it has its page, as the KV store does."""
+        import bisect
+        if self._ordered is None:
+            self._ordered = sorted(self.keys(), key=str)
+        start = 0 if after is None else bisect.bisect_right(self._ordered, str(after))
+        for key in self._ordered[start:]:
+            yield dict.__getitem__(self, key)
 
     def pop(self, key, *default):
         if key in self:
@@ -244,6 +258,7 @@ class IndexedDocs(dict):
 
     def clear(self):
         super().clear()
+        self._ordered = None
         for index in self.indexes.values():
             index.clear()
 
@@ -272,6 +287,16 @@ class IndexedDocs(dict):
                         keys |= self.indexes[field].get(hashable, set())
             return [dict.__getitem__(self, k) for k in keys]
         return list(self.values())
+
+
+def _key_after(query):
+    """x of a {"_key": {"$gt": x}} condition, at the top of the query or in its top-level $and; else None."""
+    conditions = [query] + [q for q in query.get("$and", []) if isinstance(q, dict)]
+    for condition in conditions:
+        bound = condition.get("_key")
+        if isinstance(bound, dict) and isinstance(bound.get("$gt"), str):
+            return bound["$gt"]
+    return None
 
 
 def _index_values(value):
@@ -720,17 +745,26 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(query, dict):
             raise HTTPFailure(400, "Invalid query: not a JSON object")
         checks = prepared(query)
-        found = [d for d in docs.candidates(query) if matches(d, checks)]
         sort = params.get("sort") or ""
         # GET takes "field:1,field2:-1"; batch_find takes [{"field": 1}, ...].
         specs = [(f, str(d)) for item in sort for f, d in item.items()] if isinstance(sort, list) else \
             [(p.partition(":")[0], p.partition(":")[2]) for p in sort.split(",") if p]
-        for field, direction in reversed(specs):
-            found.sort(key=lambda d: _sort_key(d.get(field)), reverse=direction.strip() == "-1")
         skip = int(params.get("skip") or 0)
         limit = int(params.get("limit") or 0)
         cap = self._limit("max_rows_per_query")
         limit = min(limit, cap) if limit else cap
+        if [(f, d.strip() or "1") for f, d in specs] == [("_key", "1")]:  # keys are strings here
+            # Sorted by _key: read in key order from the query's lower bound, stop at the page's end.
+            found = []
+            for doc in docs.in_key_order(_key_after(query)):
+                if matches(doc, checks):
+                    found.append(doc)
+                    if len(found) >= skip + limit:
+                        break
+        else:
+            found = [d for d in docs.candidates(query) if matches(d, checks)]
+            for field, direction in reversed(specs):
+                found.sort(key=lambda d: _sort_key(d.get(field)), reverse=direction.strip() == "-1")
         found = found[skip:skip + limit]
         fields = params.get("fields") or ""
         fields = [f.split(":")[0] for f in (fields if isinstance(fields, list) else fields.split(",")) if f]
