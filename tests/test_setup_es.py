@@ -67,3 +67,37 @@ def test_a_later_failure_puts_the_es_block_and_the_link_back(splunkd):
     assert answer["result"] == "not_saved", answer
     assert splunkd.confs["sekoia_ic"]["es"]["enabled"] == "false"
     assert link(splunkd) == "https://app.sekoia.io/intelligence/objects/$@field_value$"
+
+
+def test_the_page_shows_and_saves_the_es_block(tmp_path, web, splunkd):
+    """In headless Chromium: the block shows what [es] holds, a bad value is refused beside its field, a good
+    save writes [es] and the region's link."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from tests.test_setup_page import fill, headless_chromium, open_setup, status_after
+    splunkd.set_password("sekoia_ic", "api_key", "old")
+    splunkd.set_conf("sekoia_ic", "es", enabled="true", types="ip,file", min_confidence="40")
+    browser = headless_chromium(tmp_path)
+    try:
+        open_setup(browser, web)
+        assert browser.find_element(By.ID, "sekoia-es-enabled").is_selected()
+        assert browser.find_element(By.ID, "sekoia-es-min-confidence").get_attribute("value") == "40"
+        boxes = {b.get_attribute("value"): b.is_selected()
+                 for b in browser.find_elements(By.CSS_SELECTOR, "#sekoia-es-types input")}
+        assert boxes == {"ip": True, "domain": False, "http": False, "file": True, "email": False}
+        fill(browser, "sekoia-es-min-confidence", "200")
+        kind, _ = status_after(browser, "sekoia-save")
+        assert kind == "error" and "0 to 100" in browser.find_element(By.ID, "sekoia-es-min-confidence-error").text
+        assert splunkd.confs["sekoia_ic"]["es"]["min_confidence"] == "40"
+        fill(browser, "sekoia-es-min-confidence", "70")
+        browser.find_element(By.CSS_SELECTOR, "#sekoia-es-types input[value='email']").click()
+        browser.find_element(By.ID, "sekoia-es-ipv6").click()
+        Select(browser.find_element(By.ID, "sekoia-region")).select_by_value("UAE1")
+        kind, text = status_after(browser, "sekoia-save")
+        assert kind == "ok", text
+    finally:
+        browser.quit()
+    es = splunkd.confs["sekoia_ic"]["es"]
+    assert (es["enabled"], es["min_confidence"], es["types"], es["ipv6"]) == ("true", "70", "ip,file,email", "true")
+    assert link(splunkd) == "https://app.uae1.sekoia.io/intelligence/objects/$@field_value$"

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from ..constants import FALSE, TRUE
 from ..ic.errors import ConfigurationError
+from .settings import check_all
 
 STANZA = "es"
 # ES threat intelligence types the app exports, in the order the setup page lists them.
@@ -59,13 +60,7 @@ ES_CHECKS = {"enabled": _bool("Send indicators to Enterprise Security"), "min_co
 
 def check_es(values):
     """({key: value}, {key: message}) of an [es] stanza's key/values, every key checked."""
-    checked, errors = {}, {}
-    for key, check in ES_CHECKS.items():
-        try:
-            checked[key] = check(str(values.get(key) or "").strip())
-        except ValueError as exc:
-            errors[key] = str(exc)
-    return checked, errors
+    return check_all(ES_CHECKS, values)
 
 
 @dataclass(frozen=True)

@@ -6,14 +6,10 @@ _FALSE = ("0", "false", "no", "f", "n", "off")
 
 
 def normalizeBoolean(value):  # noqa: N802 - Splunk's name
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    return value
+    """True or False for the texts Splunk reads as booleans; any other value unchanged."""
+    text = value if isinstance(value, bool) else str(value).strip().lower()
+    return {**dict.fromkeys(_TRUE, True), **dict.fromkeys(_FALSE, False)}.get(text, value) \
+        if not isinstance(text, bool) else text
 
 
 def mktimegm(time_tuple):
