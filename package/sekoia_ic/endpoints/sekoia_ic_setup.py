@@ -268,8 +268,8 @@ def validate_es(form):
 
 def save_es_and_link(run, region):
     """The [es] stanza, and sekoia_ic_open's link for the region saved; both put back if a later step fails.
-    The link is written through configs/conf-workflow_actions (the app's local/workflow_actions.conf), which a
-    search head cluster replicates like every conf change made through the REST API."""
+    The link is written through configs/conf-workflow_actions (the app's local/workflow_actions.conf); whether a
+    search head cluster replicates it depends on its conf_replication_include settings (README.md, "Pivots")."""
     service, state = run.service, run.state
     if run.es_values is not None:
         before = dict(state.get("es") or {})
