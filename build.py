@@ -31,7 +31,7 @@ DIST_DIR = ROOT / "dist"
 CACHE_DIR = ROOT / ".cache"
 REQUIREMENTS = ROOT / "requirements"
 # What goes into the package, as it is in the repo (lib/ is assembled from package/ and requirements/app.txt).
-APP_CONTENT = ["bin", "default", "metadata", "README", "appserver", "static", "app.manifest", "LICENSE"]
+APP_CONTENT = ["bin", "default", "lookups", "metadata", "README", "appserver", "static", "app.manifest", "LICENSE"]
 # The Python Splunk runs the app with (python.required = 3.13): vendored wheels are resolved for it.
 TARGET_PYTHON = "3.13"
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
@@ -155,13 +155,19 @@ def vendored_lib():
     return target
 
 
+# Of splunktaucclib, only the Common Action Model: the rest needs packages the app does not vendor (app.txt).
+SPLUNKTAUCCLIB_KEPT = {"__init__.py", "cim_actions.py"}
+
+
 def vendor_excluded(directory, names):
-    """shutil.copytree ignore: splunklib.ai (an LLM stack, syntax newer than Python 3.9), packages' own tests,
-    console scripts (bin/) and pip's marker."""
+    """shutil.copytree ignore: splunklib.ai (an LLM stack, syntax newer than Python 3.9), splunktaucclib but its
+    cim_actions, packages' own tests, console scripts (bin/) and pip's marker."""
     path = Path(directory)
     excluded = {n for n in names if n in ("tests", "test") and path.name != "lib"}
     if path.name == "splunklib":
         excluded |= {"ai"} & set(names)
+    if path.name == "splunktaucclib":
+        excluded |= set(names) - SPLUNKTAUCCLIB_KEPT
     if path == vendored_lib():
         excluded |= {"bin", ".complete"} & set(names)
     return excluded
@@ -190,9 +196,13 @@ def stage():
 
 
 def executed_scripts(app_dir):
-    """The scripts Splunk executes: search commands (commands.conf filename) and modular inputs
-    (README/inputs.conf.spec [<scheme>://...] -> bin/<scheme>.py). Everything else is 644."""
+    """The scripts Splunk executes: search commands (commands.conf filename), modular inputs
+    (README/inputs.conf.spec [<scheme>://...] -> bin/<scheme>.py) and custom alert actions (alert_actions.conf
+    [<name>] -> bin/<name>.py). Everything else is 644."""
     scripts = set()
+    actions = app_dir / "default" / "alert_actions.conf"
+    if actions.exists():
+        scripts |= {f"bin/{m}.py" for m in re.findall(r"(?m)^\[([A-Za-z0-9_]+)\]", actions.read_text())}
     commands = app_dir / "default" / "commands.conf"
     if commands.exists():
         scripts |= {f"bin/{m}" for m in re.findall(r"(?m)^\s*filename\s*=\s*(\S+)", commands.read_text())}

@@ -152,6 +152,43 @@ def bench_feed(count, home, page_size=2000):
             "unlimited_per_s": round(count / unlimited["seconds"]), "unlimited_parts": unlimited["parts"]}
 
 
+# ---------------------------------------------------------------------------------------------- ES export
+ES_ROW_TYPES = ["ipv4-addr", "domain-name", "url", "file", "filename", "email-addr", "ipv6-addr"]
+
+
+def es_lookup_rows(count):
+    """count live lookup rows of every type (the shape feed/sync writes), made on demand."""
+    from sekoia_ic.stix.observables import row_key
+    until = time.time() + 30 * 86400
+    for i in range(count):
+        obs_type = ES_ROW_TYPES[i % len(ES_ROW_TYPES)]
+        value = {"ipv4-addr": public_ip(i), "domain-name": f"host{i}.example.org", "url": f"http://x{i}.example/p?q={i}",
+                 "file": f"{i:064x}", "filename": f"dropper{i}.exe", "email-addr": f"user{i}@example.org",
+                 "ipv6-addr": f"2001:db8::{i & 0xffff:x}:{i >> 16:x}"}[obs_type]
+        indicator_id = f"indicator--00000000-0000-4000-8000-{i:012d}"
+        yield {"_key": row_key(indicator_id, obs_type, value), "value": value, "ic_value": value, "type": obs_type,
+               "hash_type": "sha256" if obs_type == "file" else "", "is_range": False, "indicator_id": indicator_id,
+               "indicator_name": f"Bench indicator {i}, \"quoted\"", "valid_from": 0, "valid_until": until,
+               "confidence": i % 101, "kill_chain_phases": ["command-and-control"], "modified": 0, "tlp": "amber",
+               "feed_id": "bench", "_user": "nobody"}
+
+
+def bench_es_export(count, home):
+    """bench/es_export_run.py (the library's export, as the feed run calls it) over a lookup of count rows
+    held by the splunkd stand-in: time and peak RSS of the exporting process."""
+    with SplunkdStandIn(app_dir=STAGE, session_keys=(SESSION_KEY,), splunk_home=home) as splunkd:
+        docs = splunkd.kv["sekoia_ic_indicators"]
+        for row in es_lookup_rows(count):
+            docs[row["_key"]] = row
+        seconds, rss, out = run_measured([PYTHON, "-s", "-E", str(ROOT / "bench" / "es_export_run.py"), splunkd.uri,
+                                          SESSION_KEY], None, child_env(home))
+        result = json.loads(out.decode().strip().splitlines()[-1])
+        written = sum(len(splunkd.lookup_file(f"sekoia_ic_es_{t}.csv").encode()) for t in result["rows"])
+    assert sum(result["rows"].values()) == count, result
+    return {"rows": count, "export_s": round(seconds, 2), "rows_per_s": round(count / seconds),
+            "peak_rss_mb": round(rss, 1), "csv_mb": round(written / 1e6, 1)}
+
+
 # ---------------------------------------------------------------------------------------------- sekoialookup
 def public_ip(i):
     return f"11.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"
@@ -273,7 +310,9 @@ def table(rows, columns):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: under 2 minutes on 2 cores")
-    parser.add_argument("--only", choices=("feed", "lookup"), help="run one of the two benchmarks")
+    parser.add_argument("--only", choices=("feed", "lookup", "es"), help="run one of the benchmarks")
+    parser.add_argument("--es-sizes", type=lambda t: [int(x) for x in t.split(",")], default=None,
+                        help="lookup sizes exported to Enterprise Security, comma-separated (e.g. 10000,1000000)")
     parser.add_argument("--feed-sizes", type=lambda t: [int(x) for x in t.split(",")], default=None,
                         help="feed sizes to sync, comma-separated (e.g. 20000,100000)")
     parser.add_argument("--repeats", type=int, default=None,
@@ -293,12 +332,15 @@ def main():
     home = RESULTS / "splunk_home"
     home.mkdir(parents=True, exist_ok=True)
 
+    es_sizes = options.es_sizes or ([10_000, 100_000] if options.quick else [10_000, 100_000, 1_000_000])
     if options.feed_sizes:
         feed_sizes = options.feed_sizes
-    if options.only == "lookup":
+    if options.only in ("lookup", "es"):
         feed_sizes = []
-    if options.only == "feed":
+    if options.only in ("feed", "es"):
         lookup_plan = []
+    if options.only in ("feed", "lookup"):
+        es_sizes = []
     feed = []
     for count in feed_sizes:
         feed.append(bench_feed(count, home))
@@ -308,7 +350,17 @@ def main():
         lookups.append(bench_lookup(events, distinct, scenario, home, options.repeats))
         print(f"lookup {events}/{distinct}/{scenario}: {lookups[-1]}", file=sys.stderr, flush=True)
 
+    es = []
+    for count in es_sizes:
+        es.append(bench_es_export(count, home))
+        print(f"es export {count}: {es[-1]}", file=sys.stderr, flush=True)
+
     summary = {}
+    if es:
+        growth = round(es[-1]["peak_rss_mb"] - es[0]["peak_rss_mb"], 1)
+        summary.update({"es_rss_growth_mb": growth, "es_rss_growth_target_mb": 50, "es_rss_ok": growth < 50})
+        print("\nExport to Enterprise Security (bench/es_export_run.py: peak RSS of the exporting process)")
+        print(table(es, ["rows", "export_s", "rows_per_s", "peak_rss_mb", "csv_mb"]))
     if feed:
         growth = round(feed[-1]["sync_peak_rss_mb"] - feed[0]["sync_peak_rss_mb"], 1)
         summary.update({
@@ -332,7 +384,7 @@ def main():
     print(table([summary], list(summary)))
     RESULTS.mkdir(exist_ok=True)
     result = {"quick": options.quick, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpus": os.cpu_count(),
-              "feed": feed, "sekoialookup": lookups, "summary": summary}
+              "feed": feed, "sekoialookup": lookups, "es_export": es, "summary": summary}
     name = "latest.json" if not options.only else f"latest-{options.only}.json"
     (RESULTS / name).write_text(json.dumps(result, indent=2))
     print(f"\nwritten to {(RESULTS / name).relative_to(ROOT)}")

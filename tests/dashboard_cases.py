@@ -26,10 +26,12 @@ CHECKPOINT_FIELDS = ["_key", "input", "feed_id", "cursor", "initial_sync_done", 
                      "last_run_end", "last_success", "last_error", "last_error_time", "duration", "pages",
                      "objects_seen", "rows_written", "rows_removed", "expired_purged", "invalid_objects",
                      "unsupported_patterns", "skipped_other_types", "errors", "source", "lookup_model",
-                     "upgrade_started", "upgrading", "lookup_state", "lag_minutes"]
+                     "upgrade_started", "es_export_status", "es_export_time", "es_export_rows", "es_export_skipped",
+                     "es_export_error", "upgrading", "lookup_state", "lag_minutes"]
 INPUT_FIELDS = ["input", "status", "lag_minutes", "last_success", "last_error_time", "last_error", "lookup_state",
                 "objects_seen", "rows_written", "rows_removed", "expired_purged", "invalid_objects",
-                "unsupported_patterns", "duration", "pages", "source", "last_run_end", "feed_id"]
+                "unsupported_patterns", "duration", "pages", "source", "last_run_end", "feed_id", "es_export_status",
+                "es_export_time", "es_export_rows", "es_export_error"]
 FEED = "d6092c37-d8d7-45c3-8aff-c4dc26030608"
 INTERNAL_NOTE = (
     ("You cannot search index=_internal, where the app's scripts log: the app's warnings and errors and the member "
@@ -73,9 +75,10 @@ OVERVIEW_ADMIN_FAILING_INPUT = {
         INPUT_FIELDS,
         ("partner_feed", "error", 627, "2026-12-02 21:00:11", "2026-12-03 07:16:02", "HTTP 403 missing_permission: "
          "the key's role cannot read this feed", "rebuilding (upgrade from 1.0.0): the old rows serve until it ends",
-         0, 0, 0, 0, 0, 0, 1.3, 0, "taxii", "2026-12-03 07:16:02", "0a1b2c3d-0000-4000-8000-000000000001"),
+         0, 0, 0, 0, 0, 0, 1.3, 0, "taxii", "2026-12-03 07:16:02", "0a1b2c3d-0000-4000-8000-000000000001",
+         "error", "2026-12-03 07:16:03", None, "HTTPError: HTTP 500 Internal Server Error -- disk full"),
         ("default", "success", 12, "2026-12-03 07:15:40", None, None, "current (model 2)", 2417, 2390, 27, 14, 1, 2,
-         41.2, 2, "rest", "2026-12-03 07:15:40", FEED)),
+         41.2, 2, "rest", "2026-12-03 07:15:40", FEED, "ok", "2026-12-03 07:15:44", 811870, None)),
     "ds_errors": rows(
         ERROR_FIELDS,
         ("2026-12-03 07:16:02", "ERROR", "sekoia_ic.feed_sync", "sh2", 41,

@@ -20,6 +20,11 @@ sys.path.insert(0, sys.argv[1])
 sys.path.insert(0, sys.argv[2])
 import sekoia_ic.feed.sekoia_ic_feed, sekoia_ic.feed.taxii
 import sekoia_ic.enrich.sekoialookup, sekoia_ic.endpoints.sekoiacheck
+import sekoia_ic.feed.es_export, sekoia_ic.actions.sekoia_ic_enrich
+import os
+# cim_actions imports Splunk's runtime modules at import time: its syntax is checked under this Python here, its
+# behaviour by tests/test_alert_action.py.
+compile(open(os.path.join(sys.argv[1], "splunktaucclib", "cim_actions.py")).read(), "cim_actions.py", "exec")
 import sekoia_ic_context, sekoia_ic_setup, sekoia_ic_push
 from sekoia_ic.actions.sekoia_ic_add_to_collection import decode_mv, observables
 assert decode_mv("$a$;$b$$c$") == ["a", "b$c"]

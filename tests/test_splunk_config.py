@@ -127,7 +127,11 @@ def test_views_are_the_setup_page_or_dashboard_studio():
             assert root.tag == "dashboard" and root.get("version") == "2", view.name
 
 
-SAVED = {name: values for name, values in read_conf(DEFAULT / "savedsearches.conf").items() if name != "default"}
+RISK_PREFIX = "Sekoia IC - Risk - "
+SAVED = {name: values for name, values in read_conf(DEFAULT / "savedsearches.conf").items()
+         if name != "default" and not name.startswith(RISK_PREFIX)}
+RISK = {name: values for name, values in read_conf(DEFAULT / "savedsearches.conf").items()
+        if name.startswith(RISK_PREFIX)}
 
 
 @pytest.mark.parametrize("name", sorted(SAVED))
@@ -188,3 +192,38 @@ def test_nav_views_setup_view_and_help_exist():
         stanza = searchbnf[f"{command}-command"]
         assert stanza["syntax"].startswith(command) and stanza["description"] and stanza["example1"]
         assert stanza["usage"] == "public"
+
+
+# ES risk framework (savedsearches.conf.spec documents action.<action_name>.<parameter>; the ESCU template gives
+# action.risk.param._risk's shape): threat object types the twins may use.
+THREAT_OBJECT_TYPES = {"ip_address", "domain", "url", "file_hash", "file_name", "email_address"}
+
+
+@pytest.mark.parametrize("name", sorted(SAVED))
+def test_each_correlation_search_has_a_disabled_risk_twin(name):
+    import json
+    from tests.standins.conf_spec import unknown_keys
+    twin_name = RISK_PREFIX + name[len("Sekoia IC - "):]
+    assert twin_name in RISK
+    settings = dict(read_conf(DEFAULT / "savedsearches.conf")["default"], **RISK[twin_name])
+    assert settings["disabled"] == "1" and not unknown_keys("savedsearches", {twin_name: RISK[twin_name]})
+    assert settings["search"].startswith(SAVED[name]["search"] + " | eval risk_score=")
+    value_field, entity_field, _ = re.search(r"sekoia_ic_matches\(([^)]*)\)", settings["search"]).group(1).split(", ")
+    commands, _ = check_spl(settings["search"])
+    assert commands[-1] == "eval"
+    assert settings["action.risk"] == "1" and settings["alert.track"] == "0"
+    risk = json.loads(settings["action.risk.param._risk"])
+    [risk_object] = [r for r in risk if "risk_object_field" in r]
+    [threat_object] = [r for r in risk if "threat_object_field" in r]
+    assert risk_object["risk_object_field"] == entity_field and risk_object["risk_object_type"] in ("system", "user")
+    assert 1 <= risk_object["risk_score"] <= 100
+    assert threat_object["threat_object_field"] == value_field
+    assert threat_object["threat_object_type"] in THREAT_OBJECT_TYPES
+    message = settings["action.risk.param._risk_message"]
+    for token in ("$indicator_name$", "$indicator_id$", "$tlp$", f"${value_field}$", f"${entity_field}$"):
+        assert token in message
+
+
+def test_risk_twins_are_staggered_apart_from_the_correlation_searches():
+    minutes = [s["cron_schedule"].split()[0] for s in list(SAVED.values()) + list(RISK.values())]
+    assert len(set(minutes)) == len(minutes) and len(RISK) == len(SAVED)

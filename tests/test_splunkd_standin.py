@@ -207,3 +207,46 @@ def test_an_acl_update_needs_sharing_and_owner_in_the_body(splunkd):
     acl = json.loads(service.get("storage/passwords/sekoia_ic:api_key:", output_mode="json").body.read())
     assert acl["entry"][0]["acl"]["perms"] == {"read": ["admin"], "write": ["admin"]}
     assert acl["entry"][0]["acl"]["app"] == "sekoia_ic" and acl["entry"][0]["acl"]["sharing"] == "app"
+
+
+def test_lookup_table_files_create_update_and_the_staging_area(splunkd):
+    """data/lookup-table-files as the REST reference describes it: create with name + eai:data, update through
+    /<name> with eai:data; the staged file must be under the lookup staging area and is moved."""
+    service = service_for(splunkd)
+    staging = splunkd.staging_area()
+    shipped = splunkd.lookup_file("sekoia_ic_es_ip.csv")
+    assert shipped == "description,ip,weight\n"  # the app's lookups/ are there from the start
+
+    staged = staging / "upload1.csv"
+    staged.write_text("a,b\n1,2\n")
+    service.post("data/lookup-table-files", name="new.csv", **{"eai:data": str(staged)})
+    assert splunkd.lookup_file("new.csv") == "a,b\n1,2\n" and not staged.exists()  # moved, not copied
+
+    staged.write_text("a,b\n3,4\n")
+    with pytest.raises(binding.HTTPError) as caught:  # create of an existing name
+        service.post("data/lookup-table-files", name="new.csv", **{"eai:data": str(staged)})
+    assert caught.value.status == 409
+    service.post("data/lookup-table-files/new.csv", **{"eai:data": str(staged)})
+    assert splunkd.lookup_file("new.csv") == "a,b\n3,4\n" and not staged.exists()
+
+    outside = staging.parent / "elsewhere.csv"
+    outside.write_text("x\n")
+    for call, status in [
+        (lambda: service.post("data/lookup-table-files/missing.csv", **{"eai:data": str(outside)}), 404),
+        (lambda: service.post("data/lookup-table-files/new.csv", **{"eai:data": str(outside)}), 400),
+        (lambda: service.post("data/lookup-table-files/new.csv", **{"eai:data": str(staging / "../elsewhere.csv")}),
+         400),
+        (lambda: service.post("data/lookup-table-files/new.csv", **{"eai:data": str(staging / "gone.csv")}), 400),
+        (lambda: service.post("data/lookup-table-files/new.csv"), 400),
+        (lambda: service.post("data/lookup-table-files", **{"eai:data": str(outside)}), 400),
+    ]:
+        with pytest.raises(binding.HTTPError) as caught:
+            call()
+        assert caught.value.status == status
+    assert outside.exists() and splunkd.lookup_file("new.csv") == "a,b\n3,4\n"
+
+    splunkd.add_session("user-key", "bob", ["user"])
+    staged.write_text("a,b\n5,6\n")
+    with pytest.raises(binding.HTTPError) as caught:  # default.meta: write is admin's
+        service_for(splunkd, token="user-key").post("data/lookup-table-files/new.csv", **{"eai:data": str(staged)})
+    assert caught.value.status == 403 and staged.exists()

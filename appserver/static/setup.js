@@ -27,6 +27,45 @@
     function readCollection(form) { form.default_collection_id = $("sekoia-default-collection-id").value; return form; }
     // --- end of IOC collections ---
 
+    // ------------------------------------------------------------------ "Send indicators to Enterprise Security"
+    // Its own block (sekoia_ic.conf [es]); the endpoint checks every value with splunk/es_settings.py's rules.
+    var ES_FIELDS = ["es_enabled", "es_min_confidence", "es_types", "es_ipv6", "es_max_rows"];
+    var TRUE_TEXT = /^(1|true|yes|on|t|y)$/i;
+
+    function fillEs() {
+        var es = state.es || {}, types = state.rules.es_types || [];
+        var chosen = String(es.types || types.join(",")).toLowerCase().split(",").map(function (t) { return t.trim(); });
+        $("sekoia-es-enabled").checked = TRUE_TEXT.test(String(es.enabled || "").trim());
+        $("sekoia-es-min-confidence").value = es.min_confidence || "0";
+        $("sekoia-es-ipv6").checked = TRUE_TEXT.test(String(es.ipv6 || "").trim());
+        $("sekoia-es-max-rows").value = es.max_rows || "500000";
+        var box = $("sekoia-es-types");
+        box.textContent = "";
+        types.forEach(function (type) {
+            var label = document.createElement("label");
+            var input = document.createElement("input");
+            input.type = "checkbox";
+            input.value = type;
+            input.checked = chosen.indexOf(type) >= 0;
+            label.appendChild(input);
+            label.appendChild(document.createTextNode(" " + type + " "));
+            box.appendChild(label);
+        });
+    }
+
+    function readEs(form) {
+        form.es_enabled = $("sekoia-es-enabled").checked;
+        form.es_min_confidence = $("sekoia-es-min-confidence").value;
+        form.es_types = Array.prototype.filter.call($("sekoia-es-types").querySelectorAll("input"), function (i) {
+            return i.checked;
+        }).map(function (i) { return i.value; }).join(",");
+        form.es_ipv6 = $("sekoia-es-ipv6").checked;
+        form.es_max_rows = $("sekoia-es-max-rows").value;
+        return form;
+    }
+    FIELDS = FIELDS.concat(ES_FIELDS);
+    // ------------------------------------------------------------------ end of the Enterprise Security block
+
     var state = null;       // the endpoint's last answer of the state
     var busy = false;
     var canEdit = false;
@@ -136,6 +175,7 @@
         $("sekoia-enable-feed").checked = !state.input.disabled || !state.secrets.api_key;
         $("sekoia-api-key").value = "";
         fillCollection(s);
+        fillEs();
         showState();
     }
 
@@ -165,7 +205,7 @@
 
     // ---------------------------------------------------------------------------------------------- save
     function readForm() {
-        return readCollection({
+        return readEs(readCollection({
             api_key: $("sekoia-api-key").value,
             region: $("sekoia-region").value,
             base_url: $("sekoia-base-url").value,
@@ -178,7 +218,7 @@
             log_level: $("sekoia-log-level").value,
             feed_id: $("sekoia-feed-id").value,
             enable_feed: $("sekoia-enable-feed").checked
-        });
+        }));
     }
 
     function requestId() {

@@ -41,6 +41,13 @@ It follows the Splunk REST API Reference Manual (splunkd 9.x):
   The system token (passSystemAuth) acts as splunk-system-user with every capability.
 - The app's restmap.conf [script:...] endpoints with scripttype = persist (persist_rest.py): the `capability`
   checked first, then the handler called with the session, the system token and the payload.
+- data/lookup-table-files ("Knowledge endpoint descriptions > data/lookup-table-files" and
+  ".../data/lookup-table-files/{name}"): POST with `name` and `eai:data` creates a lookup table file, POST to
+  /<name> with `eai:data` replaces one; `eai:data` is the path of a file that splunkd moves into the app, and
+  "this path must have the lookup staging area as an ancestor" ($SPLUNK_HOME/var/run/splunk/lookup_tmp/): any
+  other path, a missing file or a missing argument is a 400, a create of an existing name a 409, an update of an
+  unknown name a 404. The app's shipped lookups/*.csv are there from the start. Writes need write access to the
+  app's lookups (default.meta).
 - search/jobs with exec_mode=oneshot ("Search endpoint descriptions > search/jobs"): only searches that start
   with one of the app's own custom commands (commands.conf), which it runs the way splunkd does, as the app's
   bin/ script over the chunked protocol v2; results as {"results": [...], "messages": [...]} (output_mode=json).
@@ -93,6 +100,7 @@ class SplunkdStandIn(LoopbackServer):
         self.kv = {}  # collection -> {_key: document}
         self.passwords = {}  # "realm:username:" -> {"realm", "username", "clear_password"}
         self.app_state = {"configured": "0", "reloads": 0}
+        self.lookup_files = {}  # lookup table file name -> its bytes, in the app's lookups/
         self._key_counter = itertools.count(1)
         for stanza, values in (limits or DEFAULT_LIMITS).items():
             self.confs.setdefault("limits", {})[stanza] = dict(values)
@@ -119,6 +127,8 @@ class SplunkdStandIn(LoopbackServer):
             if name != "default":
                 self.collections[name] = dict(values)
                 self.kv.setdefault(name, IndexedDocs(_accelerated_single_fields(values)))
+        for path in sorted((app_dir / "lookups").glob("*.csv")) if (app_dir / "lookups").is_dir() else ():
+            self.lookup_files[path.name] = path.read_bytes()
         meta_path = app_dir / "metadata" / "default.meta"
         self.authz = Authz(self.confs.get("authorize"), read_conf(meta_path) if meta_path.exists() else {})
         if "app" in self.confs:
@@ -165,6 +175,17 @@ class SplunkdStandIn(LoopbackServer):
             self.passwords[f"{realm}:{username}:"] = {"realm": realm, "username": username, "clear_password": password,
                                                       "app": app, "owner": owner, "sharing": "app"}
 
+    def lookup_file(self, name):
+        """The text of a lookup table file as splunkd holds it now."""
+        with self.lock:
+            return self.lookup_files[name].decode("utf-8")
+
+    def staging_area(self):
+        """$SPLUNK_HOME/var/run/splunk/lookup_tmp of this splunkd (made when missing)."""
+        path = self.splunk_home / "var" / "run" / "splunk" / "lookup_tmp"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
     def set_conf(self, name, stanza, **values):
         with self.lock:
             self.confs.setdefault(name, {}).setdefault(stanza, {}).update({k: str(v) for k, v in values.items()})
@@ -199,10 +220,13 @@ class IndexedDocs(dict):
     def __init__(self, fields=()):
         super().__init__()
         self.indexes = {field: {} for field in fields}
+        self._ordered = None  # the keys in order (the KV store's _key index), made at first use after a change
 
     def __setitem__(self, key, doc):
         if key in self:
             self._unindex(key, dict.__getitem__(self, key))
+        else:
+            self._ordered = None
         super().__setitem__(key, doc)
         for field, index in self.indexes.items():
             for value in _index_values(doc.get(field)):
@@ -210,7 +234,18 @@ class IndexedDocs(dict):
 
     def __delitem__(self, key):
         self._unindex(key, dict.__getitem__(self, key))
+        self._ordered = None
         super().__delitem__(key)
+
+    def in_key_order(self, after=None):
+        """The documents in _key order, after the key `after` (exclusive) when given: a query sorted by _key
+        reads the _key index from there and stops once it has its page, as the KV store does."""
+        import bisect
+        if self._ordered is None:
+            self._ordered = sorted(self.keys(), key=str)
+        start = 0 if after is None else bisect.bisect_right(self._ordered, str(after))
+        for key in self._ordered[start:]:
+            yield dict.__getitem__(self, key)
 
     def pop(self, key, *default):
         if key in self:
@@ -223,6 +258,7 @@ class IndexedDocs(dict):
 
     def clear(self):
         super().clear()
+        self._ordered = None
         for index in self.indexes.values():
             index.clear()
 
@@ -251,6 +287,16 @@ class IndexedDocs(dict):
                         keys |= self.indexes[field].get(hashable, set())
             return [dict.__getitem__(self, k) for k in keys]
         return list(self.values())
+
+
+def _key_after(query):
+    """x of a {"_key": {"$gt": x}} condition, at the top of the query or in its top-level $and; else None."""
+    conditions = [query] + [q for q in query.get("$and", []) if isinstance(q, dict)]
+    for condition in conditions:
+        bound = condition.get("_key")
+        if isinstance(bound, dict) and isinstance(bound.get("$gt"), str):
+            return bound["$gt"]
+    return None
 
 
 def _index_values(value):
@@ -558,6 +604,8 @@ class _Handler(BaseHTTPRequestHandler):
             return 200, ctype, out
         if rest[:2] == ["apps", "local"] and len(rest) >= 3:
             return self._apps(rest[2], rest[3:], **ctx)
+        if rest[:2] == ["data", "lookup-table-files"]:
+            return self._lookup_files(rest[2:], **ctx)
         if rest == ["search", "jobs"] and method == "POST":
             self._require("search")
             return self._oneshot(params, output_mode)
@@ -591,6 +639,58 @@ class _Handler(BaseHTTPRequestHandler):
         if status >= 400 and ctype != "application/json":
             raise HTTPFailure(status, payload)
         return status, ctype, payload
+
+    # ------------------------------------------------------------------------------------------ lookup files
+    def _lookup_files(self, rest, method, params, output_mode, base, ns, owner, app, **_):
+        s = self.standin
+        path = f"{ns}/data/lookup-table-files"
+        self._require_access("lookups", "read" if method == "GET" else "write", path)
+
+        def entity(name):
+            where = f"$SPLUNK_HOME/etc/apps/{s.app}/lookups/{name}"
+            return _Entity(name, {"eai:data": where}, owner=owner, app=s.app, path=f"{path}/{quote(name, safe='')}")
+
+        def staged_bytes():
+            staged = params.get("eai:data")
+            if not staged:
+                raise HTTPFailure(400, "Missing argument: eai:data")
+            if s.splunk_home is None:
+                raise HTTPFailure(500, "this stand-in needs splunk_home for the lookup staging area")
+            source = Path(staged).resolve()
+            if s.staging_area().resolve() not in source.parents:
+                raise HTTPFailure(400, f"Invalid path {staged}: it must have the lookup staging area "
+                                       f"{s.staging_area()} as an ancestor")
+            if not source.is_file():
+                raise HTTPFailure(400, f"File {staged} does not exist")
+            data = source.read_bytes()
+            source.unlink()  # splunkd moves the file
+            return data
+
+        with s.lock:
+            if not rest:
+                if method == "GET":
+                    return (200,) + render([entity(n) for n in sorted(s.lookup_files)], path, base, output_mode,
+                                           "lookup-table-files")
+                if method == "POST":
+                    name = params.get("name")
+                    if not name:
+                        raise HTTPFailure(400, "Missing argument: name")
+                    if "/" in name or name.startswith("."):
+                        raise HTTPFailure(400, f"Invalid lookup table file name {name}")
+                    if name in s.lookup_files:
+                        raise HTTPFailure(409, f"An object with name={name} already exists")
+                    s.lookup_files[name] = staged_bytes()
+                    return (201,) + render([entity(name)], path, base, output_mode, "lookup-table-files")
+            elif len(rest) == 1:
+                name = rest[0]
+                if name not in s.lookup_files:
+                    raise HTTPFailure(404, f"Could not find object id={name}")
+                if method == "GET":
+                    return (200,) + render([entity(name)], path, base, output_mode, "lookup-table-files")
+                if method == "POST":
+                    s.lookup_files[name] = staged_bytes()
+                    return (200,) + render([entity(name)], path, base, output_mode, "lookup-table-files")
+        raise HTTPFailure(405, "Method not allowed")
 
     # ------------------------------------------------------------------------------------------ searches
     def _oneshot(self, params, output_mode):
@@ -645,17 +745,26 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(query, dict):
             raise HTTPFailure(400, "Invalid query: not a JSON object")
         checks = prepared(query)
-        found = [d for d in docs.candidates(query) if matches(d, checks)]
         sort = params.get("sort") or ""
         # GET takes "field:1,field2:-1"; batch_find takes [{"field": 1}, ...].
         specs = [(f, str(d)) for item in sort for f, d in item.items()] if isinstance(sort, list) else \
             [(p.partition(":")[0], p.partition(":")[2]) for p in sort.split(",") if p]
-        for field, direction in reversed(specs):
-            found.sort(key=lambda d: _sort_key(d.get(field)), reverse=direction.strip() == "-1")
         skip = int(params.get("skip") or 0)
         limit = int(params.get("limit") or 0)
         cap = self._limit("max_rows_per_query")
         limit = min(limit, cap) if limit else cap
+        if [(f, d.strip() or "1") for f, d in specs] == [("_key", "1")]:  # keys are strings here
+            # Sorted by _key: read in key order from the query's lower bound, stop at the page's end.
+            found = []
+            for doc in docs.in_key_order(_key_after(query)):
+                if matches(doc, checks):
+                    found.append(doc)
+                    if len(found) >= skip + limit:
+                        break
+        else:
+            found = [d for d in docs.candidates(query) if matches(d, checks)]
+            for field, direction in reversed(specs):
+                found.sort(key=lambda d: _sort_key(d.get(field)), reverse=direction.strip() == "-1")
         found = found[skip:skip + limit]
         fields = params.get("fields") or ""
         fields = [f.split(":")[0] for f in (fields if isinstance(fields, list) else fields.split(",")) if f]

@@ -35,6 +35,8 @@ from ..regions import DEFAULT_REGION, REGIONS
 from ..splunk import credentials, logs
 from ..splunk.rest_handler import PersistentHandler, reply
 from ..splunk.settings import CHECKS, check_settings
+from ..splunk.es_settings import ES_CHECKS, ES_TYPES, MAX_ROWS_LIMIT, check_es
+from ..regions import WEB_APPS
 
 ENTRY = logs.EntryPoint("sekoia_ic_setup")
 SECRETS = (API_KEY_USER, PROXY_PASSWORD_USER)
@@ -86,7 +88,7 @@ def read_state(service):
             "unprotected": [n for n in SECRETS if secrets[n] and credentials.readers_beyond_admins(service, n)],
             "input": {"name": FEED_INPUT.split("://", 1)[1], "feed_id": str(feed_input.get("feed_id") or ""),
                       "disabled": _is_true(feed_input.get("disabled"))},
-            "configured": _is_true(app.get("configured"))}
+            "configured": _is_true(app.get("configured")), **read_es_state(service)}
 
 
 def public_view(state):
@@ -98,7 +100,9 @@ def public_view(state):
     return {"settings": settings, "secrets": dict(state["secrets"]), "unprotected": list(state["unprotected"]),
             "input": dict(state["input"]), "configured": state["configured"], "legacy_proxy_password": bool(password),
             "rules": {"regions": REGIONS, "default_region": DEFAULT_REGION, "log_levels": list(LOG_LEVELS),
-                      "timeout_default": TIMEOUT_DEFAULT, "default_feed_id": DEFAULT_FEED_ID}}
+                      "timeout_default": TIMEOUT_DEFAULT, "default_feed_id": DEFAULT_FEED_ID,
+                      "es_types": list(ES_TYPES), "es_max_rows_limit": MAX_ROWS_LIMIT},
+            "es": dict(state.get("es") or {})}
 
 
 def validate(form, state):
@@ -138,6 +142,7 @@ class _Save:
 
     def __init__(self, service, state):
         self.service, self.state = service, state
+        self.es_values = None  # [es] to write (validate_es), None when the form has no ES block
         self.undo = []  # (what, function) of the reversible writes done
         self.saved = []  # what is written, in words
         self.irreversible = False  # a secret was written (or removed): nothing can be put back since
@@ -148,6 +153,7 @@ class _Save:
         previous = dict(state["settings"])
         self._do("the settings", lambda: service.post(SETTINGS_PATH, **values),
                  lambda: service.post(SETTINGS_PATH, **{k: previous.get(k, "") for k in values}), "the settings")
+        save_es_and_link(self, values["region"])
         feed_id, before = form["feed_id"].strip(), state["input"]["feed_id"]
         if feed_id != before:
             self._do("the feed ID", lambda: service.post(INPUT_PATH, feed_id=feed_id),
@@ -214,6 +220,69 @@ class _Save:
         return failed
 
 
+# ---------------------------------------------------------------------------------------------- ES and pivots
+# "Send indicators to Enterprise Security" (sekoia_ic.conf [es], the rules of splunk/es_settings.py) and the
+# link of the workflow action sekoia_ic_open, which follows the region (README.md, "Pivots"). The form's ES fields
+# are es_enabled, es_min_confidence, es_types, es_ipv6, es_max_rows; a form without them leaves [es] alone.
+ES_PATH = f"configs/conf-{APP_NAME}/es"
+OPEN_ACTION_PATH = "configs/conf-workflow_actions/sekoia_ic_open"
+ES_FIELDS = {f"es_{key}": key for key in ES_CHECKS}
+OPEN_LINK = "{}/intelligence/objects/$@field_value$"
+
+
+def read_es_state(service):
+    """{"es": the [es] stanza as splunkd has it, "open_link": the workflow action's link.uri}."""
+    try:
+        es = {k: str(v) for k, v in _content(service, ES_PATH).items() if k in ES_CHECKS}
+    except HTTPError as exc:
+        if exc.status != 404:
+            raise
+        es = {}
+    try:
+        link = str(_content(service, OPEN_ACTION_PATH).get("link.uri") or "")
+    except HTTPError as exc:
+        if exc.status != 404:
+            raise
+        link = None  # no such workflow action here: nothing to keep in step
+    return {"es": es, "open_link": link}
+
+
+def validate_es(form):
+    """({key: text to write in [es]} or None when the form has no ES field, {form field: message})."""
+    if not any(name in form for name in ES_FIELDS):
+        return None, {}
+    text = {}
+    for name, key in ES_FIELDS.items():
+        value = form.get(name, "")
+        text[key] = ("true" if value else "false") if isinstance(value, bool) else value
+    if not all(isinstance(v, str) for v in text.values()):
+        return None, {name: "This field must be text." for name, key in ES_FIELDS.items()
+                      if not isinstance(text[key], str)}
+    checked, errors = check_es(text)
+    if errors:
+        return None, {f"es_{key}": message for key, message in errors.items()}
+    return {"enabled": "true" if checked["enabled"] else "false", "min_confidence": str(checked["min_confidence"]),
+            "types": ",".join(checked["types"]), "ipv6": "true" if checked["ipv6"] else "false",
+            "max_rows": str(checked["max_rows"])}, {}
+
+
+def save_es_and_link(run, region):
+    """The [es] stanza, and sekoia_ic_open's link for the region saved; both put back if a later step fails.
+    The link is written through configs/conf-workflow_actions (the app's local/workflow_actions.conf); whether a
+    search head cluster replicates it depends on its conf_replication_include settings (README.md, "Pivots")."""
+    service, state = run.service, run.state
+    if run.es_values is not None:
+        before = dict(state.get("es") or {})
+        run._do("the Enterprise Security settings", lambda: service.post(ES_PATH, **run.es_values),
+                lambda: service.post(ES_PATH, **{k: before.get(k, "") for k in run.es_values}),
+                "the Enterprise Security settings")
+    link, was = OPEN_LINK.format(WEB_APPS[region]), state.get("open_link")
+    if was is not None and link != was:
+        run._do("the link of the workflow action sekoia_ic_open",
+                lambda: service.post(OPEN_ACTION_PATH, **{"link.uri": link}),
+                lambda: service.post(OPEN_ACTION_PATH, **{"link.uri": was}))
+
+
 def _words(items):
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
@@ -222,10 +291,13 @@ def save(service, form, user):
     """Validate and apply a form; (HTTP status, answer)."""
     state = read_state(service)
     values, errors = validate(form, state)
+    es_values, es_errors = validate_es(form)
+    errors.update(es_errors)
     if errors:
         return 400, {"result": "invalid", "errors": errors,
                      "message": "Nothing was saved: correct the fields marked in red."}
     run = _Save(service, state)
+    run.es_values = es_values
     try:
         run.run(form, values)
     except (HTTPError, credentials.NotProtected, OSError) as exc:

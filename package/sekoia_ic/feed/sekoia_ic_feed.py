@@ -16,6 +16,7 @@ from ..ic.errors import ConfigurationError, SekoiaError
 from ..splunk import allowlist, logs
 from ..splunk.kvstore import KVCollection
 from ..splunk.settings import app_service, make_client, proxy_url, read_api_key, read_settings
+from . import es_export
 from .sync import FeedInput, FeedSync, SyncFailed, is_fetching_member, server_roles
 from .taxii import TaxiiCollection, TaxiiSync, default_api_root
 
@@ -117,16 +118,19 @@ class FeedScript(Script):
             log.error("input %s: %s", name, exc)
             record_error(service, feed_input, str(exc))
             return False
+        synced = True
         try:
             sync = sync_class(client, KVCollection(service, INDICATORS_COLLECTION),
                               KVCollection(service, CHECKPOINTS_COLLECTION), feed_input,
                               still_fetching=lambda: is_fetching_member(service))
             sync.run()
         except SyncFailed:
-            return False
+            synced = False
         finally:
             client.close()
-        return True
+        # Enterprise Security's lookups follow the lookup as the run left it (a failed sync leaves it consistent).
+        es_export.after_run(service, [feed_input.checkpoint_key])
+        return synced
 
 
 def purge_allowlist(service):

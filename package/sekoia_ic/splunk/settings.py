@@ -91,15 +91,20 @@ CHECKS = {"region": _region, "base_url": _url("The custom base URL"), "proxy_url
           "default_collection_id": collection_id}
 
 
-def check_settings(values):
-    """({key: value}, {key: message}) of a [settings] stanza's key/values, every key checked."""
+def check_all(checks, values):
+    """({key: value}, {key: message}) of a stanza's key/values, every key of checks checked on its stripped text."""
     checked, errors = {}, {}
-    for key, check in CHECKS.items():
+    for key, check in checks.items():
         try:
             checked[key] = check(str(values.get(key) or "").strip())
         except ValueError as exc:
             errors[key] = str(exc)
     return checked, errors
+
+
+def check_settings(values):
+    """({key: value}, {key: message}) of a [settings] stanza's key/values, every key checked."""
+    return check_all(CHECKS, values)
 
 
 @dataclass(frozen=True)

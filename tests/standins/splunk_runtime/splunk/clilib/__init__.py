@@ -1,0 +1,1 @@
+"""splunk.clilib as cim_actions imports it (see the package docstring)."""
