@@ -96,6 +96,7 @@ class SplunkdStandIn(LoopbackServer):
         self.app_state = {"configured": "0", "reloads": 0}
         self._key_counter = itertools.count(1)
         self.size_cuts = 0  # answers cut by [kvstore] max_size_per_result_mb
+        self.docs_read = 0  # documents answered by KV reads (the bench's KV cost per page)
         self.kv_writes = []  # (member's serverName or None, collection, method, rest of path, body) of each KV write
         for stanza, values in (limits or DEFAULT_LIMITS).items():
             self.confs.setdefault("limits", {})[stanza] = dict(values)
@@ -672,7 +673,9 @@ class _Handler(BaseHTTPRequestHandler):
         fields = [f.split(":")[0] for f in (fields if isinstance(fields, list) else fields.split(",")) if f]
         if fields:
             found = [{k: v for k, v in d.items() if k in fields or k == "_key"} for d in found]
-        return self._cut_by_size(found)
+        found = self._cut_by_size(found)
+        self.standin.docs_read += len(found)
+        return found
 
     def _cut_by_size(self, found):
         """limits.conf [kvstore] max_size_per_result_mb (default 50): splunkd stops adding documents to an answer
