@@ -186,3 +186,30 @@ def test_requests_without_the_csrf_header_are_refused(web, splunkd):
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(request, timeout=10)
     assert caught.value.code == 401 and not [p for _, p, _ in splunkd.requests if p.endswith("sekoia_ic/setup")]
+
+
+def test_the_page_lists_adds_and_removes_feeds(browser, web, splunkd):
+    """The feeds block writes sekoia_ic.conf [feed:<name>] through the endpoint, never inputs.conf."""
+    splunkd.set_conf("sekoia_ic", "feed:default", feed_id="d6092c37-d8d7-45c3-8aff-c4dc26030608", enabled="true")
+    open_setup(browser, web)
+    def rows():  # read in one go: the table is rebuilt after each change
+        return browser.execute_script("return Array.from(document.querySelectorAll('#sekoia-feed-list tbody tr'))"
+                                      ".map(function (r) { return r.textContent; });")
+    assert len(rows()) == 1 and "d6092c37" in rows()[0]
+    fill(browser, "sekoia-new-feed-name", "partner")
+    fill(browser, "sekoia-new-feed-id", "feed-b")
+    fill(browser, "sekoia-new-feed-interval", "3600")
+    fill(browser, "sekoia-new-feed-tlp", "green")
+    browser.find_element(By.ID, "sekoia-add-feed").click()
+    WebDriverWait(browser, 15).until(lambda d: len(rows()) == 2)
+    assert splunkd.confs["sekoia_ic"]["feed:partner"] == {"feed_id": "feed-b", "enabled": "true", "interval": "3600",
+                                                          "max_tlp": "green"}
+    browser.find_element(By.ID, "sekoia-add-feed").click()  # the same name again: refused, said beside the block
+    WebDriverWait(browser, 15).until(lambda d: d.find_element(By.ID, "sekoia-feeds-error").text)
+    assert "exists" in browser.find_element(By.ID, "sekoia-feeds-error").text
+    remove = browser.find_elements(By.CSS_SELECTOR, "#sekoia-feed-list tbody tr")[1].find_element(By.TAG_NAME,
+                                                                                                   "button")
+    remove.click()
+    WebDriverWait(browser, 15).until(lambda d: len(rows()) == 1)
+    assert "feed:partner" not in splunkd.confs["sekoia_ic"]
+    assert not [p for m, p, _ in splunkd.requests if m != "GET" and "data/inputs" in p]
