@@ -51,7 +51,7 @@ def start_script(stdin, splunk_home):
 
 
 # The lease timing of tests that run one member at a time: no wait worth the name (sekoia_ic.conf [sync_lease]).
-FAST_LEASE = {"ttl": "30", "settle": "0.05", "max_clock_skew": "1"}
+FAST_LEASE = {"ttl": "120", "settle": "0.05", "max_clock_skew": "1"}
 
 
 def declare_feed(splunkd, params=None, name="default", lease=FAST_LEASE):

@@ -1,14 +1,10 @@
 """Several feeds, declared in sekoia_ic.conf [feed:<name>] (replicated on a search head cluster): rows keyed per
 feed, a feed changed or removed takes only its own rows, a TLP cap, the 1.x input's feed migrated, and the setup
 endpoint's list, add and remove. The real input script against the splunkd and IC stand-ins."""
-import json
-
-from splunklib import binding, client
-
-from tests.conftest import SESSION_KEY
 from tests.modinput import FAST_LEASE, checkpoint, expected, input_xml, log_text, lookup, run_script
 from tests.standins import stix_data
 from tests.standins.ic_api import DEFAULT_FEED_ID
+from tests.test_setup_endpoint import call
 
 RUNNER = "sekoia_ic_feed://default"
 
@@ -140,17 +136,7 @@ def test_no_feed_no_lease_no_request(configured_splunkd, ic, tmp_path):
 
 
 def endpoint(splunkd, body=None):
-    service = client.Service(scheme="http", host="127.0.0.1", port=splunkd.port, token=SESSION_KEY,
-                             owner="nobody", app="sekoia_ic")
-    try:
-        if body is None:
-            response = service.get("sekoia_ic/setup", output_mode="json")
-        else:
-            response = service.post("sekoia_ic/setup", output_mode="json", body=json.dumps(body),
-                                    headers=[("Content-Type", "application/json")])
-        return response.status, json.loads(response.body.read())
-    except binding.HTTPError as exc:
-        return exc.status, json.loads(exc.body)
+    return call(splunkd) if body is None else call(splunkd, "POST", body)
 
 
 def test_the_setup_endpoint_lists_adds_and_removes_feeds(splunkd):

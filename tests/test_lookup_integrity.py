@@ -268,7 +268,7 @@ def test_upgrade_from_1_0_0_never_misses_a_live_observable(configured_splunkd, i
     ic.latency = 0
     assert lookup(splunkd) == expected(live)
     state = checkpoint(splunkd)
-    assert state["lookup_model"] == 2 and state["upgrade_started"] is False
+    assert state["lookup_model"] == 3 and state["upgrade_started"] is False
     assert comparable_rows(splunkd) == fresh_install_rows(ic, tmp_path / "fresh")
     # The next run resumes from the cursor: no second full read.
     ic.requests.clear()
@@ -288,7 +288,7 @@ def test_upgrade_killed_at_any_moment_ends_as_a_fresh_install(configured_splunkd
     sync(splunkd, tmp_path, page_size="5")
     assert lookup(splunkd) == expected(live)
     assert comparable_rows(splunkd) == fresh_install_rows(ic, tmp_path / "fresh")
-    assert checkpoint(splunkd)["lookup_model"] == 2
+    assert checkpoint(splunkd)["lookup_model"] == 3
 
 
 # ---------------------------------------------------------------------------------------------- kill -9

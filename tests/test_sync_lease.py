@@ -32,6 +32,20 @@ def member_stdin(splunkd, name):
     return input_xml(splunkd.uri, {"sekoia_ic_feed://default": {"interval": "60"}}, session_key=f"key-{name}")
 
 
+def start_member_on_feed(splunkd, ic, home, count, latency, lease, pages):
+    """sh1 alone syncing a feed of `count` indicators in pages of 10, once it has asked for `pages` pages."""
+    members(splunkd, 2)
+    feed = stix_data.make_feed(count)
+    ic.publish_all(feed)
+    ic.latency = latency
+    declare_feed(splunkd, {"page_size": "10"}, lease=lease)
+    process = start_script(member_stdin(splunkd, "sh1"), home)
+    deadline = time.monotonic() + 30
+    while len(ic.calls("/objects")) < pages and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return feed, process
+
+
 def data_writes_by_holder(splunkd):
     """Every write to the lookup or the checkpoints, each with the member that made it and the member that held
     the lease at that moment (the last take or renewal written before it): they must be the same."""
@@ -77,15 +91,8 @@ def test_members_started_together_sync_once(configured_splunkd, ic, tmp_path, co
 
 def test_a_killed_holder_blocks_until_expiry_then_another_member_resumes(configured_splunkd, ic, tmp_path):
     splunkd = configured_splunkd
-    members(splunkd, 2)
-    feed = stix_data.make_feed(60)
-    ic.publish_all(feed)
-    ic.latency = 0.2
-    declare_feed(splunkd, {"page_size": "10"}, lease={"ttl": "4", "settle": "0.2", "max_clock_skew": "0.5"})
-    first = start_script(member_stdin(splunkd, "sh1"), tmp_path / "sh1")
-    deadline = time.monotonic() + 30
-    while len(ic.calls("/objects")) < 3 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    feed, first = start_member_on_feed(splunkd, ic, tmp_path / "sh1", 60, 0.2,
+                                       {"ttl": "4", "settle": "0.2", "max_clock_skew": "0.5"}, 3)
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=30)
     stored = checkpoint(splunkd)
@@ -111,15 +118,8 @@ def test_a_holder_whose_lease_lapses_stops_before_its_next_write(configured_splu
     """sh1's pages come slower than its lease lasts: it stops with its cursor stored and writes nothing after;
     sh2 takes over once the row expired and finishes."""
     splunkd = configured_splunkd
-    members(splunkd, 2)
-    feed = stix_data.make_feed(40)
-    ic.publish_all(feed)
-    declare_feed(splunkd, {"page_size": "10"}, lease={"ttl": "2", "settle": "0.1", "max_clock_skew": "0.2"})
-    ic.latency = 0.05
-    slow = start_script(member_stdin(splunkd, "sh1"), tmp_path / "sh1")
-    deadline = time.monotonic() + 30
-    while len(ic.calls("/objects")) < 2 and time.monotonic() < deadline:
-        time.sleep(0.005)
+    feed, slow = start_member_on_feed(splunkd, ic, tmp_path / "sh1", 40, 0.05,
+                                      {"ttl": "2", "settle": "0.1", "max_clock_skew": "0.2"}, 2)
     ic.latency = 2.5  # the next pages take longer than the lease's 1.5 s of writing
     assert slow.wait(timeout=60) == 0, slow.stderr.read()
     text = log_text(tmp_path / "sh1")
@@ -173,15 +173,8 @@ def test_kv_store_down_at_take_syncs_nothing(configured_splunkd, ic, tmp_path):
 
 def test_kv_store_down_at_renewal_stops_with_the_cursor_intact(configured_splunkd, ic, tmp_path):
     splunkd = configured_splunkd
-    members(splunkd, 1)
-    feed = stix_data.make_feed(50)
-    ic.publish_all(feed)
-    ic.latency = 0.1
-    declare_feed(splunkd, {"page_size": "10"}, lease={"ttl": "3", "settle": "0.05", "max_clock_skew": "0.2"})
-    run = start_script(member_stdin(splunkd, "sh1"), tmp_path)
-    deadline = time.monotonic() + 30
-    while len(ic.calls("/objects")) < 2 and time.monotonic() < deadline:
-        time.sleep(0.005)
+    feed, run = start_member_on_feed(splunkd, ic, tmp_path, 50, 0.1,
+                                     {"ttl": "3", "settle": "0.05", "max_clock_skew": "0.2"}, 2)
     splunkd.inject_failure(r"data/sekoia_ic_lease", status=503, message="KV Store is shutting down", method="GET")
     assert run.wait(timeout=60) == 0, run.stderr.read()
     assert "the sync lease could not be renewed" in log_text(tmp_path)
