@@ -46,7 +46,7 @@ sys.path.insert(1, str(STAGE / "lib"))
 
 from tests.modinput import input_xml  # noqa: E402
 from tests.standins.chunked_protocol import encode_chunk, iter_chunks, searchinfo, to_csv  # noqa: E402
-from tests.standins.ic_api import ICStandIn  # noqa: E402
+from tests.standins.ic_api import DEFAULT_FEED_ID, ICStandIn  # noqa: E402
 from tests.standins.splunkd import SplunkdStandIn  # noqa: E402
 
 PYTHON = getattr(sys, "_base_executable", sys.executable)
@@ -129,11 +129,14 @@ def bench_feed(count, home, page_size=2000):
         ic.use_synthetic(count)
         splunkd.set_password("sekoia_ic", "api_key", API_KEY)
         splunkd.set_conf("sekoia_ic", "settings", base_url=ic.url, log_level="WARNING")
-        stdin = input_xml(splunkd.uri, {"sekoia_ic_feed://bench": {"page_size": page_size}}, session_key=SESSION_KEY)
+        splunkd.set_conf("sekoia_ic", "feed:bench", feed_id=DEFAULT_FEED_ID, page_size=page_size, interval=0)
+        stdin = input_xml(splunkd.uri, {"sekoia_ic_feed://default": {"interval": "60"}}, session_key=SESSION_KEY)
         sync_s, sync_rss, _ = run_measured([PYTHON, "-s", "-E", str(STAGE / "bin" / "sekoia_ic_feed.py")],
                                            stdin.encode(), child_env(home))
         rows = len(splunkd.kv["sekoia_ic_indicators"])
         pages = len(ic.calls("/objects"))
+        kv_requests = splunkd.count(path_pattern=r"data/sekoia_ic_indicators")
+        kv_docs_read = splunkd.docs_read
         ic.requests.clear()
         ceil_s, ceil_rss, out = run_measured([PYTHON, "-s", "-E", str(ROOT / "bench" / "fetch_decode.py"), ic.url,
                                               API_KEY, str(page_size)], None, child_env(home))
@@ -146,6 +149,8 @@ def bench_feed(count, home, page_size=2000):
         unlimited = json.loads(out.decode().strip().splitlines()[-1])
         assert unlimited["objects"] == count
     return {"indicators": count, "rows": rows, "pages": pages,
+            "kv_requests_per_page": round(kv_requests / max(pages, 1), 2),
+            "kv_docs_read_per_page": round(kv_docs_read / max(pages, 1), 1),
             "sync_s": round(sync_s, 2), "sync_per_s": round(count / sync_s), "sync_peak_rss_mb": round(sync_rss, 1),
             "ceiling_s": round(ceil_s, 2), "ceiling_per_s": round(count / ceil_s),
             "ceiling_peak_rss_mb": round(ceil_rss, 1), "ratio": round(ceil_s / sync_s, 2),
@@ -369,7 +374,8 @@ def main():
             "feed_ratio_ok": min(r["ratio"] for r in feed) >= 0.9})
         print("\nFeed sync (indicators/s, peak RSS of the input process)")
         print(table(feed, ["indicators", "rows", "pages", "sync_per_s", "ceiling_per_s", "ratio",
-                           "sync_peak_rss_mb", "ceiling_peak_rss_mb", "unlimited_per_s"]))
+                           "sync_peak_rss_mb", "ceiling_peak_rss_mb", "unlimited_per_s", "kv_requests_per_page",
+                           "kv_docs_read_per_page"]))
         for r in feed:
             print(f"  {r['indicators']} without rate limit, own time by part: {r['unlimited_parts']}")
     if lookups:

@@ -7,6 +7,7 @@ import sys
 from xml.sax.saxutils import escape
 
 from tests.conftest import SESSION_KEY, STAGE_DIR
+from tests.standins.ic_api import DEFAULT_FEED_ID
 
 SCRIPT = STAGE_DIR / "bin" / "sekoia_ic_feed.py"
 # The interpreter without the test venv's packages: the script must run on what the app vendors.
@@ -49,8 +50,26 @@ def start_script(stdin, splunk_home):
     return process
 
 
+# The lease timing of tests that run one member at a time: no wait worth the name (sekoia_ic.conf [sync_lease]).
+FAST_LEASE = {"ttl": "120", "settle": "0.05", "max_clock_skew": "1"}
+
+
+def declare_feed(splunkd, params=None, name="default", lease=FAST_LEASE):
+    """The feed as the setup page declares it, sekoia_ic.conf [feed:<name>] (replacing what was there), synced
+    at every run (interval 0). Returns the input XML of the shipped runner stanza."""
+    values = {"feed_id": DEFAULT_FEED_ID, "enabled": "true", "interval": "0"}
+    values.update({k: str(v) for k, v in (params or {}).items()})
+    with splunkd.lock:
+        splunkd.confs.setdefault("sekoia_ic", {})[f"feed:{name}"] = values
+        if lease:
+            splunkd.confs["sekoia_ic"]["sync_lease"] = dict(lease)
+    return input_xml(splunkd.uri, {"sekoia_ic_feed://default": {"interval": "60"}})
+
+
 def run_input(splunkd, splunk_home, params=None, name="sekoia_ic_feed://default", timeout=120):
-    return run_script([], input_xml(splunkd.uri, {name: params or {}}), splunk_home, timeout=timeout)
+    """One run of the input with one feed declared from params (the feed named like the stanza)."""
+    stdin = declare_feed(splunkd, params, name.split("://", 1)[-1])
+    return run_script([], stdin, splunk_home, timeout=timeout)
 
 
 def log_text(splunk_home):
@@ -58,9 +77,13 @@ def log_text(splunk_home):
     return path.read_text() if path.exists() else ""
 
 
-def kill_repeatedly(stdin, splunk_home, rounds, rng, earliest, latest, between):
+def kill_repeatedly(stdin, splunk_home, rounds, rng, earliest, latest, between, splunkd=None):
     """Start the real script `rounds` times, SIGKILL each run at a random moment (if still running), and call
-    between(round_number) after each. Returns how many runs were killed."""
+    between(round_number) after each. Returns how many runs were killed.
+
+    A killed run leaves its sync lease to expire (sekoia_ic.conf [sync_lease] ttl): with splunkd given, the lease
+    row of a killed run is dropped instead, as its expiry would, so that the next run syncs at once (the lease's
+    own kill tests are in test_sync_lease.py)."""
     import signal
     import time
     kills = 0
@@ -71,6 +94,9 @@ def kill_repeatedly(stdin, splunk_home, rounds, rng, earliest, latest, between):
             process.send_signal(signal.SIGKILL)
             kills += 1
         process.wait(timeout=30)
+        if splunkd is not None:
+            with splunkd.lock:
+                splunkd.kv["sekoia_ic_lease"].clear()
         between(round_number)
     return kills
 

@@ -13,6 +13,7 @@ from sekoia_ic.splunk.es_settings import EsSettings
 from sekoia_ic.stix.observables import row_key
 from tests.conftest import SESSION_KEY
 from tests.modinput import checkpoint, run_input
+from tests.standins.ic_api import DEFAULT_FEED_ID
 from tests.standins.stix_data import SEKOIA_IDENTITY, TLP, Generated, stamp
 
 NOW = datetime.now(timezone.utc)
@@ -69,7 +70,7 @@ def desc(key, confidence=80, tlp="amber"):
 def csv_text(es_type, rows):
     """The expected file: ES's header, then the rows in the lookup's _key order (docs/design.md, "The lookup"),
     each given as (indicator key, row type, normalised value, its line)."""
-    ordered = sorted(rows, key=lambda r: row_key(FEED[r[0]].indicator["id"], r[1], r[2]))
+    ordered = sorted(rows, key=lambda r: row_key(DEFAULT_FEED_ID, FEED[r[0]].indicator["id"], r[1], r[2]))
     return "".join([HEADERS[es_type] + "\n"] + [r[3] + "\n" for r in ordered])
 
 

@@ -7,7 +7,7 @@ from xml.etree import ElementTree
 import pytest
 
 from tests.conftest import API_KEY, SESSION_KEY, STAGE_DIR
-from tests.modinput import (checkpoint, comparable_rows, expected, input_xml, kill_repeatedly, log_text, lookup,
+from tests.modinput import (checkpoint, comparable_rows, expected, declare_feed, input_xml, kill_repeatedly, log_text, lookup,
                             run_input, run_script, validation_xml)
 from tests.standins import stix_data
 from tests.standins.ic_api import DEFAULT_FEED_ID, ICStandIn
@@ -200,17 +200,6 @@ def test_kvstore_error_keeps_the_cursor(configured_splunkd, ic, tmp_path):
     assert lookup(splunkd) == expected(feed + more)
 
 
-def test_search_head_cluster_member_does_not_fetch(configured_splunkd, ic, tmp_path):
-    ic.publish_all(stix_data.make_feed(3))
-    configured_splunkd.server_roles = ["search_head", "kv_store", "shc_member"]
-    assert run_input(configured_splunkd, tmp_path).returncode == 0
-    assert ic.requests == [] and lookup(configured_splunkd) == set()
-    assert "not the search head cluster's captain" in log_text(tmp_path)
-    configured_splunkd.server_roles = ["search_head", "kv_store", "shc_member", "shc_captain"]
-    assert run_input(configured_splunkd, tmp_path).returncode == 0
-    assert len(lookup(configured_splunkd)) > 0
-
-
 def test_changing_the_feed_resyncs(configured_splunkd, ic, tmp_path):
     ic.feeds["other-feed"] = {}
     ic.publish_all(stix_data.make_feed(4))
@@ -244,7 +233,7 @@ def test_kill_9_at_any_moment_loses_nothing(tmp_path):
         splunkd.set_conf("sekoia_ic", "settings", base_url=ic.url)
         ic.publish_all(feed)
         ic.latency = 0.01
-        stdin = input_xml(splunkd.uri, {"sekoia_ic_feed://default": {"page_size": "20"}})
+        stdin = declare_feed(splunkd, {"page_size": "20"})
 
         def feed_moves_on(round_number):  # revocations and newcomers between runs
             victim = feed[rng.randrange(len(feed))]
@@ -254,7 +243,7 @@ def test_kill_9_at_any_moment_loses_nothing(tmp_path):
             ic.publish(newcomer)
             feed.append(newcomer)
 
-        kills = kill_repeatedly(stdin, tmp_path, 8, rng, 0.3, 1.2, feed_moves_on)
+        kills = kill_repeatedly(stdin, tmp_path, 8, rng, 0.3, 1.2, feed_moves_on, splunkd)
         assert kills >= 3
         ic.latency = 0
         final = run_input(splunkd, tmp_path, {"page_size": "20"}, timeout=300)
@@ -269,31 +258,3 @@ def test_kill_9_at_any_moment_loses_nothing(tmp_path):
             clean_rows = comparable_rows(clean)
         assert resumed_rows == clean_rows
         assert len(splunkd.rows("sekoia_ic_indicators")) == len(clean_rows)
-
-
-def test_a_captain_that_moves_mid_run_stops_cleanly_and_the_new_one_resumes(configured_splunkd, ic, tmp_path):
-    from tests.modinput import start_script
-    splunkd = configured_splunkd
-    captain = ["search_head", "kv_store", "shc_member", "shc_captain"]
-    splunkd.server_roles = list(captain)
-    feed = stix_data.make_feed(60)
-    ic.publish_all(feed)
-    ic.latency = 0.1
-    process = start_script(input_xml(splunkd.uri, {"sekoia_ic_feed://default": {"page_size": "10"}}), tmp_path)
-    deadline = time.monotonic() + 30
-    while len(ic.calls("/objects")) < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    splunkd.server_roles = ["search_head", "kv_store", "shc_member"]  # the captaincy moved to another member
-    assert process.wait(timeout=60) == 0, process.stderr.read()
-    state = checkpoint(splunkd)
-    assert state["status"] == "stopped" and state["cursor"] and 2 <= state["pages"] < 6
-    assert 0 < len(lookup(splunkd)) < len(expected(feed))
-    text = log_text(tmp_path)
-    assert "(roles search_head,kv_store,shc_member,shc_captain): fetches the feed" in text
-    assert "no longer the search head cluster's captain" in text
-    ic.latency = 0
-    ic.requests.clear()
-    splunkd.server_roles = list(captain)  # here the same stand-in plays the new captain
-    assert run_input(splunkd, tmp_path, {"page_size": "10"}).returncode == 0
-    assert ic.calls("/objects")[0]["params"]["cursor"] == state["cursor"]
-    assert lookup(splunkd) == expected(feed)

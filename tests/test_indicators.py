@@ -18,7 +18,7 @@ def test_every_ic_pattern_shape(shape):
     want = sorted((o.type, o.value, o.hash_type, o.is_range) for o in generated.observables)
     assert got == want
     for row in rows:
-        assert row["_key"] == row_key(generated.indicator["id"], row["type"], row["value"])
+        assert row["_key"] == row_key(FEED, generated.indicator["id"], row["type"], row["value"])
         assert row["indicator_id"] == generated.indicator["id"]
         assert row["feed_id"] == FEED
         assert row["tlp"] == "green"

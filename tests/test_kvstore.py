@@ -22,3 +22,19 @@ def test_unreadable_limits_mean_splunks_defaults(splunkd):
     splunkd.inject_failure(r"conf-limits", status=403, message="no permission")
     cache = KVCollection(app_service(splunkd.uri, SESSION_KEY), CONTEXT_CACHE_COLLECTION)
     assert (cache.max_batch, cache.max_rows) == (DEFAULT_MAX_BATCH_SAVE, DEFAULT_MAX_ROWS_PER_QUERY)
+
+
+def test_a_page_cut_by_size_is_not_the_end(splunkd):
+    """splunkd stops filling an answer at [kvstore] max_size_per_result_mb: a short page, with more behind it."""
+    splunkd.set_conf("limits", "kvstore", max_rows_per_query=50, max_size_per_result_mb=0.0005)  # ~524 bytes
+    cache = KVCollection(app_service(splunkd.uri, SESSION_KEY), CONTEXT_CACHE_COLLECTION)
+    documents = [{"_key": f"{n:03d}", "context": "x" * 60, "expires": n} for n in range(120)]
+    cache.save(documents)
+    cuts = splunkd.size_cuts
+    assert [d["_key"] for d in cache.find()] == [d["_key"] for d in documents]
+    assert splunkd.size_cuts - cuts >= 10  # every page was cut short, and the read went on
+    wanted = [d["_key"] for d in documents[::3]]
+    assert sorted(d["_key"] for d in cache.find_in("_key", wanted)) == wanted
+    requests = splunkd.count(path_pattern="sekoia_ic_context_cache")
+    assert list(cache.find({"expires": {"$gt": 1000}})) == []
+    assert splunkd.count(path_pattern="sekoia_ic_context_cache") - requests == 1  # an empty first page ends it

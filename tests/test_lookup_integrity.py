@@ -12,7 +12,7 @@ from sekoia_ic.stix.indicators import rows_for
 from sekoia_ic.stix.observables import observable_key
 from tests.chunked import messages, run_command
 from tests.conftest import API_KEY, SESSION_KEY, STAGE_DIR
-from tests.modinput import (checkpoint, comparable_rows, expected, input_xml, kill_repeatedly, log_text, lookup,
+from tests.modinput import (checkpoint, comparable_rows, expected, declare_feed, input_xml, kill_repeatedly, log_text, lookup,
                             run_input, start_script)
 from tests.standins import stix_data
 from tests.standins.ic_api import DEFAULT_FEED_ID, ICStandIn, encode_cursor
@@ -255,7 +255,7 @@ def test_upgrade_from_1_0_0_never_misses_a_live_observable(configured_splunkd, i
     must_stay = observables_in(splunkd) & {(o.type, o.value) for g in live for o in g.observables}
     assert len(must_stay) > 40
     ic.latency = 0.02
-    process = start_script(input_xml(splunkd.uri, {"sekoia_ic_feed://default": {"page_size": "5"}}), tmp_path)
+    process = start_script(declare_feed(splunkd, {"page_size": "5"}), tmp_path)
     observed = 0
     deadline = time.monotonic() + 120
     while process.poll() is None and time.monotonic() < deadline:
@@ -268,7 +268,7 @@ def test_upgrade_from_1_0_0_never_misses_a_live_observable(configured_splunkd, i
     ic.latency = 0
     assert lookup(splunkd) == expected(live)
     state = checkpoint(splunkd)
-    assert state["lookup_model"] == 2 and state["upgrade_started"] is False
+    assert state["lookup_model"] == 3 and state["upgrade_started"] is False
     assert comparable_rows(splunkd) == fresh_install_rows(ic, tmp_path / "fresh")
     # The next run resumes from the cursor: no second full read.
     ic.requests.clear()
@@ -281,14 +281,14 @@ def test_upgrade_killed_at_any_moment_ends_as_a_fresh_install(configured_splunkd
     now = datetime.now(timezone.utc)
     live = upgrade_scenario(ic, splunkd, now)
     ic.latency = 0.01
-    stdin = input_xml(splunkd.uri, {"sekoia_ic_feed://default": {"page_size": "5"}})
-    kills = kill_repeatedly(stdin, tmp_path, 5, random.Random(7), 0.2, 0.9, lambda _: None)
+    stdin = declare_feed(splunkd, {"page_size": "5"})
+    kills = kill_repeatedly(stdin, tmp_path, 5, random.Random(7), 0.2, 0.9, lambda _: None, splunkd)
     assert kills >= 2
     ic.latency = 0
     sync(splunkd, tmp_path, page_size="5")
     assert lookup(splunkd) == expected(live)
     assert comparable_rows(splunkd) == fresh_install_rows(ic, tmp_path / "fresh")
-    assert checkpoint(splunkd)["lookup_model"] == 2
+    assert checkpoint(splunkd)["lookup_model"] == 3
 
 
 # ---------------------------------------------------------------------------------------------- kill -9
@@ -308,7 +308,7 @@ def test_kill_9_with_shared_observables_revocations_and_expiries(tmp_path):
         splunkd.set_conf("sekoia_ic", "settings", base_url=ic.url)
         ic.publish_all(feed + short)
         ic.latency = 0.01
-        stdin = input_xml(splunkd.uri, {"sekoia_ic_feed://default": {"page_size": "20"}})
+        stdin = declare_feed(splunkd, {"page_size": "20"})
 
         def feed_moves_on(round_number):
             victim = feed[rng.randrange(len(feed))]
@@ -325,7 +325,7 @@ def test_kill_9_with_shared_observables_revocations_and_expiries(tmp_path):
             ic.publish(newcomer)
             feed.append(newcomer)
 
-        kills = kill_repeatedly(stdin, tmp_path, 8, rng, 0.3, 1.2, feed_moves_on)
+        kills = kill_repeatedly(stdin, tmp_path, 8, rng, 0.3, 1.2, feed_moves_on, splunkd)
         assert kills >= 3
         ic.latency = 0
         time.sleep(max(0.0, (now + timedelta(seconds=4.5) - datetime.now(timezone.utc)).total_seconds()))

@@ -40,34 +40,39 @@ def closed_port():
 # ---------------------------------------------------------------------------------------------- least privilege
 @pytest.mark.parametrize("roles, gets_context", [
     (["user"], False), (["power"], False), (["user", "sekoia_ic_analyst"], True), (["sekoia_ic_analyst"], True),
-    (["admin"], True)])
-def test_every_role_gets_local_matches_and_the_capability_decides_the_rest(configured_splunkd, ic, intel, tmp_path,
-                                                                           roles, gets_context):
+    (["admin"], True), (["sc_admin"], True)])
+def test_the_roles_that_use_the_intelligence_get_matches_and_context(configured_splunkd, ic, intel, tmp_path, roles,
+                                                                     gets_context):
+    """Least exposure (metadata/default.meta): the indicators and the context cache are read by the app's
+    analyst role, admin and sc_admin only; user and power get neither, and are told why."""
     splunkd = configured_splunkd
     splunkd.add_session("analyst-key", "ana", roles)
     chunks = [[{"dest_ip": KNOWN_IP}, {"dest_ip": "8.8.8.8"}], [{"dest_ip": KNOWN_IP}]]
     process, _, answers = run_command(splunkd.uri, ["field=dest_ip"], chunks, tmp_path, session_key="analyst-key")
     assert process.returncode == 0 and b"Traceback" not in process.stdout
     records = records_of(answers)
-    assert [r["sekoia_matched"] for r in records] == ["true", "false", "true"]
-    assert records[0]["sekoia_indicator_id"] == intel.indicator["id"]  # the local match, whatever the role
     said = messages(answers)
     if gets_context:
+        assert [r["sekoia_matched"] for r in records] == ["true", "false", "true"]
+        assert records[0]["sekoia_indicator_id"] == intel.indicator["id"]
         assert records[0]["sekoia_threats"] == "TestRAT-1" and not records[0].get("sekoia_error")
         assert [(r["params"]["type"], r["params"]["value"]) for r in ic.calls("/indicators/context")] == [
             ("ipv4-addr", KNOWN_IP)]
         assert len(splunkd.kv["sekoia_ic_context_cache"]) == 1  # written by the endpoint, not by the user
     else:
+        assert [r["sekoia_matched"] for r in records] == ["false", "false", "false"]
+        assert any("sekoia_ic_indicators could not be read (HTTP 403" in text for _, text in said)
         assert ic.requests == [] and not records[0].get("sekoia_threats") and not records[0].get("sekoia_error")
         # splunkd tells the command the user's capabilities once: it neither asks the endpoint nor reads the
         # shared cache (another user's answers are API context too).
         assert [e for e in splunkd.access_log if "sekoia_ic/context" in e[2] or "context_cache" in e[2]] == []
         warnings = [text for level, text in said if level == "WARN"]
-        assert len(warnings) == 1 and "sekoia_ic_enrich" in warnings[0] and "sekoia_ic_analyst" in warnings[0]
+        assert len(warnings) == 1 and "your role may not read it" in warnings[0]
         assert not any(level == "ERROR" for level, _ in said)
     # The key is read by the endpoint's system session only; the user's session never asks for it.
     assert not [e for e in splunkd.access_log if e[0] == "ana" and "storage/passwords" in e[2]]
-    assert not [e for e in splunkd.access_log if e[0] == "ana" and e[3] == 403 and "sekoia_ic/context" not in e[2]]
+    assert not [e for e in splunkd.access_log if e[0] == "ana" and e[3] == 403 and "sekoia_ic/context" not in e[2]
+                and not (not gets_context and "sekoia_ic_indicators" in e[2])]
     assert API_KEY not in process.stdout.decode("utf-8", "replace")
 
 

@@ -79,8 +79,7 @@ def test_the_state_never_carries_a_secret(splunkd):
     assert status == 200 and "the-key-4711" not in json.dumps(state) and "pw-0815" not in json.dumps(state)
     assert state["secrets"] == {"api_key": True, "proxy_password": False} and state["unprotected"] == ["api_key"]
     assert state["settings"]["proxy_url"] == "http://proxy.example:3128" and state["legacy_proxy_password"]
-    assert state["input"] == {"name": "default", "feed_id": "d6092c37-d8d7-45c3-8aff-c4dc26030608",
-                              "disabled": True}
+    assert state["input"] == {"name": "default", "feed_id": "", "disabled": True} and state["feeds"] == []
     assert "SGP1" in state["rules"]["regions"]
 
 

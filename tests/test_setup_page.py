@@ -81,8 +81,10 @@ def test_first_setup_saves_everything_and_tests_the_connection(browser, web, spl
     assert (settings["region"], settings["base_url"], settings["log_level"], settings["verify_ssl"]) == \
         ("USA1", ic.url, "DEBUG", "true")
     assert "api_key" not in settings and "good-key" not in str(splunkd.confs)
-    feed_input = splunkd.confs["inputs"]["sekoia_ic_feed://default"]
-    assert feed_input["disabled"] == "0" and feed_input["feed_id"] == "d6092c37-d8d7-45c3-8aff-c4dc26030608"
+    # The feed goes to sekoia_ic.conf, which a search head cluster replicates; inputs.conf is not touched.
+    feed = splunkd.confs["sekoia_ic"]["feed:default"]
+    assert feed["enabled"] == "true" and feed["feed_id"] == "d6092c37-d8d7-45c3-8aff-c4dc26030608"
+    assert not [p for m, p in splunkd_writes(splunkd) if "data/inputs" in p]
     assert splunkd.app_state == {"configured": "1", "reloads": 1}
     assert ("POST", "/servicesNS/nobody/system/apps/local/sekoia_ic/_reload") in splunkd_writes(splunkd)
     # Through Splunk Web, the page called only the app's endpoint and what Splunk exposes by default.
@@ -149,7 +151,6 @@ def test_a_failed_save_keeps_the_old_settings(browser, web, splunkd):
     splunkd.set_conf("sekoia_ic", "settings", region="FRA2", proxy_url="http://old-proxy.example:3128")
     splunkd.set_password("sekoia_ic", "api_key", "old-secret-key")
     before_settings = dict(splunkd.confs["sekoia_ic"]["settings"])
-    before_input = dict(splunkd.confs["inputs"]["sekoia_ic_feed://default"])
     open_setup(browser, web)
     Select(browser.find_element(By.ID, "sekoia-region")).select_by_value("MCO1")
     fill(browser, "sekoia-proxy-url", "")
@@ -159,7 +160,7 @@ def test_a_failed_save_keeps_the_old_settings(browser, web, splunkd):
     kind, text = status_after(browser, "sekoia-save")
     assert kind == "error" and "previous settings are kept" in text and "Encryption failure" in text
     assert splunkd.confs["sekoia_ic"]["settings"] == before_settings
-    assert splunkd.confs["inputs"]["sekoia_ic_feed://default"] == before_input
+    assert "feed:default" not in splunkd.confs["sekoia_ic"]  # created by the save, then put back
     assert splunkd.passwords["sekoia_ic:api_key:"]["clear_password"] == "old-secret-key"
     assert splunkd.app_state["configured"] == "0"
 
@@ -185,3 +186,30 @@ def test_requests_without_the_csrf_header_are_refused(web, splunkd):
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(request, timeout=10)
     assert caught.value.code == 401 and not [p for _, p, _ in splunkd.requests if p.endswith("sekoia_ic/setup")]
+
+
+def test_the_page_lists_adds_and_removes_feeds(browser, web, splunkd):
+    """The feeds block writes sekoia_ic.conf [feed:<name>] through the endpoint, never inputs.conf."""
+    splunkd.set_conf("sekoia_ic", "feed:default", feed_id="d6092c37-d8d7-45c3-8aff-c4dc26030608", enabled="true")
+    open_setup(browser, web)
+    def rows():  # read in one go: the table is rebuilt after each change
+        return browser.execute_script("return Array.from(document.querySelectorAll('#sekoia-feed-list tbody tr'))"
+                                      ".map(function (r) { return r.textContent; });")
+    assert len(rows()) == 1 and "d6092c37" in rows()[0]
+    fill(browser, "sekoia-new-feed-name", "partner")
+    fill(browser, "sekoia-new-feed-id", "feed-b")
+    fill(browser, "sekoia-new-feed-interval", "3600")
+    fill(browser, "sekoia-new-feed-tlp", "green")
+    browser.find_element(By.ID, "sekoia-add-feed").click()
+    WebDriverWait(browser, 15).until(lambda d: len(rows()) == 2)
+    assert splunkd.confs["sekoia_ic"]["feed:partner"] == {"feed_id": "feed-b", "enabled": "true", "interval": "3600",
+                                                          "max_tlp": "green"}
+    browser.find_element(By.ID, "sekoia-add-feed").click()  # the same name again: refused, said beside the block
+    WebDriverWait(browser, 15).until(lambda d: d.find_element(By.ID, "sekoia-feeds-error").text)
+    assert "exists" in browser.find_element(By.ID, "sekoia-feeds-error").text
+    remove = browser.find_elements(By.CSS_SELECTOR, "#sekoia-feed-list tbody tr")[1].find_element(By.TAG_NAME,
+                                                                                                   "button")
+    remove.click()
+    WebDriverWait(browser, 15).until(lambda d: len(rows()) == 1)
+    assert "feed:partner" not in splunkd.confs["sekoia_ic"]
+    assert not [p for m, p, _ in splunkd.requests if m != "GET" and "data/inputs" in p]

@@ -17,7 +17,7 @@ from tests.test_setup_page import fill, headless_chromium, open_setup, status_af
 
 KEY = "sekoia_ic:api_key:"
 PROXY_SECRET = "sekoia_ic:proxy_password:"
-INPUT = "sekoia_ic_feed://default"
+FEED = "feed:default"  # the form's feed: sekoia_ic.conf [feed:default], replicated (not inputs.conf)
 OLD_KEY = "old-secret-key-4711"
 NEW_KEY = "new-secret-key-0815"
 
@@ -34,14 +34,14 @@ def configured(splunkd, ic):
     """An app set up before, with its feed enabled: what an update must not break."""
     splunkd.set_password("sekoia_ic", "api_key", OLD_KEY)
     splunkd.set_conf("sekoia_ic", "settings", region="FRA2", base_url=ic.url, timeout="20")
-    splunkd.confs["inputs"][INPUT]["disabled"] = "0"
+    splunkd.set_conf("sekoia_ic", FEED, feed_id="d6092c37-d8d7-45c3-8aff-c4dc26030608", enabled="true")
     splunkd.app_state["configured"] = "1"
 
 
 def state_of(splunkd):
     """What a save changes, comparable between two splunkd stand-ins."""
-    feed_input = dict(splunkd.confs["inputs"][INPUT])  # disabled compared as the boolean it is ("1", "true"...)
-    feed_input["disabled"] = str(feed_input.get("disabled", "0")).lower() in ("1", "true")
+    feed_input = dict(splunkd.confs["sekoia_ic"].get(FEED) or {"enabled": "false"})
+    feed_input["disabled"] = str(feed_input.pop("enabled", "true")).lower() in ("0", "false")
     return {"settings": dict(splunkd.confs["sekoia_ic"]["settings"]), "input": feed_input,
             "passwords": copy.deepcopy(splunkd.passwords), "configured": splunkd.app_state["configured"]}
 
@@ -83,13 +83,13 @@ def test_the_saved_key_never_travels_back(browser, web, splunkd, ic):
     assert splunkd.passwords[KEY]["acl"]["perms"] == {"read": ["admin", "sc_admin"], "write": ["admin", "sc_admin"]}
     assert secret_seen(web, browser, NEW_KEY) == [] and secret_seen(web, browser, OLD_KEY) == []
     assert splunkd.confs["sekoia_ic"]["settings"]["timeout"] == "45"
-    assert splunkd.confs["inputs"][INPUT]["feed_id"] == "another-feed"
+    assert splunkd.confs["sekoia_ic"][FEED]["feed_id"] == "another-feed"
 
 
 # ---------------------------------------------------------------------------------------------- faults
 WRITES = {  # step -> (splunkd path regex, method)
     "settings": (r"configs/conf-sekoia_ic/settings", "POST"),
-    "feed_id": (r"data/inputs/sekoia_ic_feed/default$", "POST"),
+    "feed_id": (r"configs/conf-sekoia_ic(/feed:default)?$", "POST"),
     "key": (r"storage/passwords", "POST"),
     "acl": (r"storage/passwords/.*/acl", "POST"),
     "configured": (r"apps/local/sekoia_ic$", "POST"),
@@ -149,18 +149,18 @@ def test_a_failed_update_never_disables_the_feed(browser, web, splunkd, ic):
     splunkd.inject_failure(r"apps/local/sekoia_ic$", status=500, message="boom", method="POST")
     kind, text = status_after(browser, "sekoia-save")  # ...then a later write fails: all is put back
     assert kind == "error" and "previous settings are kept" in text
-    assert splunkd.confs["inputs"][INPUT]["disabled"] == "0"
-    assert splunkd.confs["inputs"][INPUT]["feed_id"] == "d6092c37-d8d7-45c3-8aff-c4dc26030608"
+    assert splunkd.confs["sekoia_ic"][FEED]["enabled"] == "true"
+    assert splunkd.confs["sekoia_ic"][FEED]["feed_id"] == "d6092c37-d8d7-45c3-8aff-c4dc26030608"
 
 
-@pytest.mark.parametrize("step, path", [("enabling the feed input", r"data/inputs/sekoia_ic_feed/default/enable$"),
+@pytest.mark.parametrize("step, path", [("adding the feed", r"configs/conf-sekoia_ic$"),
                                         ("the proxy password", r"storage/passwords$")])
 def test_a_first_setup_whose_input_or_proxy_write_fails_keeps_nothing_and_a_retry_finishes(browser, web, splunkd,
                                                                                          ic, step, path):
     splunkd.set_conf("sekoia_ic", "settings", base_url=ic.url)
     if step == "the proxy password":  # the key is updated (its entity's path), the proxy password created
         splunkd.set_password("sekoia_ic", "api_key", OLD_KEY)
-        splunkd.confs["inputs"][INPUT]["disabled"] = "0"
+        splunkd.set_conf("sekoia_ic", FEED, feed_id="d6092c37-d8d7-45c3-8aff-c4dc26030608", enabled="true")
     before = state_of(splunkd)
     open_setup(browser, web)
     fill(browser, "sekoia-proxy-url", "http://proxy.example.org:3128")
@@ -170,7 +170,7 @@ def test_a_first_setup_whose_input_or_proxy_write_fails_keeps_nothing_and_a_retr
     fill(browser, "sekoia-api-key", NEW_KEY)
     kind, text = status_after(browser, "sekoia-save")
     assert kind == "error" and f"{step} failed" in text and "Internal failure" in text
-    if step == "enabling the feed input":
+    if step == "adding the feed":
         assert "Not saved, the previous settings are kept" in text and state_of(splunkd) == before
     else:
         assert text.startswith("Partly saved: the settings") and "the new API key" in text
@@ -178,7 +178,7 @@ def test_a_first_setup_whose_input_or_proxy_write_fails_keeps_nothing_and_a_retr
     fill(browser, "sekoia-proxy-password", "pw-0815")
     kind, text = status_after(browser, "sekoia-save")
     assert kind == "ok", text
-    assert splunkd.confs["inputs"][INPUT]["disabled"] == "0"
+    assert splunkd.confs["sekoia_ic"][FEED]["enabled"] == "true"
     assert splunkd.passwords[PROXY_SECRET]["clear_password"] == "pw-0815"
     assert splunkd.passwords[PROXY_SECRET]["acl"]["perms"]["read"] == ["admin", "sc_admin"]
 
@@ -246,7 +246,7 @@ def test_a_visitor_without_the_rights_gets_a_truthful_read_only_page(browser, sp
     """The settings are for admins: a visitor is told so, and shown no value the page cannot know (no "no key
     saved" while one is, no default feed while another is configured)."""
     configured(splunkd, ic)
-    splunkd.confs["inputs"][INPUT]["feed_id"] = "another-feed"
+    splunkd.confs["sekoia_ic"][FEED]["feed_id"] = "another-feed"
     splunkd.add_session("user-key", "ana", roles)
     splunkd.scratch_dir = tmp_path
     with SplunkWebStandIn(splunkd, STAGE_DIR, "user-key") as web:
@@ -280,24 +280,12 @@ def test_the_setup_endpoint_is_for_admins_only(splunkd, ic):
 
 
 def test_a_load_error_is_shown_not_taken_for_no_input(browser, web, splunkd):
-    splunkd.inject_failure(r"data/inputs/sekoia_ic_feed", status=503, message="splunkd is busy", method="GET")
+    splunkd.inject_failure(r"configs/conf-sekoia_ic$", status=503, message="splunkd is busy", method="GET")
     browser.get(web.view_url("sekoia_ic_setup"))
     WebDriverWait(browser, 15).until(
         lambda d: d.find_element(By.ID, "sekoia-setup").get_attribute("data-state") == "error")
     assert "splunkd is busy" in browser.find_element(By.ID, "sekoia-status").text
     assert not browser.find_element(By.ID, "sekoia-save").is_displayed()
-
-
-def test_an_unknown_input_says_to_restart_and_saves_nothing(browser, web, splunkd):
-    """splunkd answers 404 for a modular input whose scheme it has not loaded (a fresh install before a
-    restart): that is no "no input", and nothing may claim the feed sync is enabled."""
-    del splunkd.confs["inputs"][INPUT]
-    browser.get(web.view_url("sekoia_ic_setup"))
-    WebDriverWait(browser, 15).until(
-        lambda d: d.find_element(By.ID, "sekoia-setup").get_attribute("data-state") == "error")
-    text = browser.find_element(By.ID, "sekoia-status").text
-    assert "restart Splunk" in text and "404" in text and "enabled" not in text
-    assert [m for m, *_ in web.proxied if m != "GET"] == []
 
 
 def test_the_key_can_be_removed(browser, web, splunkd, ic):
@@ -350,7 +338,7 @@ def test_what_splunkd_or_a_field_says_is_shown_as_text(browser, web, splunkd, ic
 def test_test_connection_checks_the_configured_feed(browser, web, splunkd, ic):
     configured(splunkd, ic)
     splunkd.set_password("sekoia_ic", "api_key", API_KEY)  # one the IC stand-in knows
-    splunkd.confs["inputs"][INPUT]["feed_id"] = "another-feed"
+    splunkd.confs["sekoia_ic"][FEED]["feed_id"] = "another-feed"
     open_setup(browser, web)
     kind, text = status_after(browser, "sekoia-test")
     assert kind == "error" and "another-feed" in text and "404" in text

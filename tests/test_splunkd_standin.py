@@ -129,9 +129,9 @@ def test_storage_passwords_needs_list_storage_passwords(splunkd, roles, may_read
 
 
 def test_kv_store_writes_follow_default_meta(splunkd):
-    splunkd.add_session("k", "ana", ["user"])
+    splunkd.add_session("k", "ana", ["user", "sekoia_ic_analyst"])
     data = service_for(splunkd, token="k").kvstore["sekoia_ic_context_cache"].data
-    assert data.query() == []  # read : [ * ]
+    assert data.query() == []  # read : [ admin, sc_admin, sekoia_ic_analyst ]
     with pytest.raises(binding.HTTPError) as caught:
         data.batch_save({"_key": "x", "expires": 1})  # write : [ admin, sc_admin ]
     assert caught.value.status == 403

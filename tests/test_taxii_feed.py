@@ -7,7 +7,7 @@ from xml.etree import ElementTree
 import pytest
 
 from tests.conftest import API_KEY, SESSION_KEY, STAGE_DIR
-from tests.modinput import (comparable_rows, input_xml, kill_repeatedly, log_text, run_input, run_script,
+from tests.modinput import (comparable_rows, declare_feed, input_xml, kill_repeatedly, log_text, run_input, run_script,
                             validation_xml)
 from tests.standins import stix_data
 from tests.standins.ic_api import DEFAULT_FEED_ID
@@ -100,7 +100,7 @@ def test_kill_9_at_any_moment_loses_nothing(tmp_path):
         splunkd.set_password("sekoia_ic", "api_key", API_KEY)
         for start in range(0, len(feed), 60):
             taxii.publish([g.indicator for g in feed[start:start + 60]])
-        stdin = input_xml(splunkd.uri, {"sekoia_ic_feed://default": params(taxii, page_size=5)})
+        stdin = declare_feed(splunkd, params(taxii, page_size=5))
 
         def feed_moves_on(round_number):
             victim = feed.pop(rng.randrange(len(feed)))
@@ -108,7 +108,7 @@ def test_kill_9_at_any_moment_loses_nothing(tmp_path):
             feed.append(newcomer)
             taxii.publish([stix_data.revise(victim, revoked=True).indicator, newcomer.indicator])
 
-        kills = kill_repeatedly(stdin, tmp_path, 6, rng, 0.4, 1.5, feed_moves_on)
+        kills = kill_repeatedly(stdin, tmp_path, 6, rng, 0.4, 1.5, feed_moves_on, splunkd)
         assert kills >= 2
         final = run_input(splunkd, tmp_path, params(taxii, page_size=50), timeout=300)
         assert final.returncode == 0, final.stderr

@@ -302,6 +302,56 @@
             .then(function (row) { setBusy(false); return row; });
     }
 
+    // ---------------------------------------------------------------------------------------------- feeds
+    // The list of feeds (sekoia_ic.conf [feed:<name>], which a search head cluster replicates): add or remove one
+    // through the endpoint's add_feed and remove_feed actions. Separate from the form and its save.
+    function renderFeeds() {
+        var body = $("sekoia-feed-list").querySelector("tbody");
+        body.textContent = "";
+        (state.feeds || []).forEach(function (feed) {
+            var row = document.createElement("tr");
+            [feed.name, feed.feed_id, feed.enabled ? "yes" : "no", String(feed.interval), feed.max_tlp || "none"]
+                .forEach(function (text) {
+                    var cell = document.createElement("td");
+                    cell.textContent = text;
+                    row.appendChild(cell);
+                });
+            var cell = document.createElement("td"), button = document.createElement("button");
+            button.type = "button";
+            button.className = "btn btn-link";
+            button.textContent = "Remove";
+            button.addEventListener("click", function () { feedAction({ action: "remove_feed", name: feed.name }); });
+            cell.appendChild(button);
+            row.appendChild(cell);
+            body.appendChild(row);
+        });
+        $("sekoia-feeds").hidden = false;
+    }
+
+    function feedAction(body) {
+        if (busy) { return Promise.resolve(null); }
+        setBusy(true);
+        $("sekoia-feeds-error").textContent = "";
+        return request("POST", SETUP, body).then(function (answer) {
+            if (answer && answer.state) { state = answer.state; showState(); renderFeeds(); }
+            if (answer && answer.errors) {
+                $("sekoia-feeds-error").textContent = Object.keys(answer.errors).map(function (k) {
+                    return answer.errors[k];
+                }).join(" ");
+            } else if (answer) {
+                setStatus("ok", answer.message || "");
+            }
+        }).catch(function (error) {
+            $("sekoia-feeds-error").textContent = error.message;
+        }).then(function () { setBusy(false); });
+    }
+
+    function addFeed() {
+        return feedAction({ action: "add_feed", feed: {
+            name: $("sekoia-new-feed-name").value, feed_id: $("sekoia-new-feed-id").value,
+            interval: $("sekoia-new-feed-interval").value, max_tlp: $("sekoia-new-feed-tlp").value } });
+    }
+
     // ---------------------------------------------------------------------------------------------- start
     function start() {
         var root = $("sekoia-setup");
@@ -319,6 +369,8 @@
                 return;
             }
             setBusy(false);
+            renderFeeds();
+            $("sekoia-add-feed").addEventListener("click", addFeed);
             root.setAttribute("data-state", "ready");
         }, function (error) {
             $("sekoia-setup-form").hidden = true;

@@ -11,6 +11,7 @@ INDICATORS_COLLECTION = "sekoia_ic_indicators"
 CHECKPOINTS_COLLECTION = "sekoia_ic_checkpoints"
 CONTEXT_CACHE_COLLECTION = "sekoia_ic_context_cache"
 ALLOWLIST_COLLECTION = "sekoia_ic_allowlist"
+LEASE_COLLECTION = "sekoia_ic_lease"
 
 # storage/passwords entries (realm sekoia_ic): the API key, and the proxy's password (its user is in the conf).
 PASSWORD_REALM = "sekoia_ic"

@@ -8,6 +8,13 @@
 - REST endpoint capabilities: REST API Reference, storage/passwords (GET needs `list_storage_passwords`, writes
   `admin_all_objects`); apps/local writes need `admin_all_objects`; restmap.conf.spec `capability` /
   `capability.<method>` gate an app's [script:...] endpoint.
+- Splunk Cloud: customer administrators hold `sc_admin` ("Securing Splunk Cloud Platform > Define roles on the
+  Splunk platform with capabilities", the Cloud version of the topic; the ACS manual: "The sc_admin role has all
+  required capabilities by default"). Unlike `admin` (authorize.conf.spec: role_admin gets every capability,
+  an app's own included), sc_admin gets an app's capability only when the app's authorize.conf grants it.
+- Scheduled searches owned by `nobody` run as `splunk-system-user`, whose role `splunk-system-role` imports
+  `admin` ($SPLUNK_HOME/etc/system/default/authorize.conf, [role_splunk-system-role] importRoles = admin); the
+  system token a handler gets with passSystemAuth acts as that user too.
 - Object permissions: default.meta.spec: `access = read : [ roles ], write : [ roles ]` per object stanza
   (`[collections/<name>]`, `[<conf file>]`, ...), falling back to the `[]` stanza; `*` is every role. A role
   holds the permissions of the roles it imports.
@@ -21,7 +28,12 @@ BUILTIN_ROLES = {
     "admin": {"import": ["power", "user"], "capabilities": {
         "admin_all_objects", "list_storage_passwords", "edit_storage_passwords", "edit_user", "list_settings",
         "edit_roles", "restart_splunkd", "accelerate_datamodel", "edit_modinput_sekoia_ic_feed"}},
+    "sc_admin": {"import": ["power", "user"], "capabilities": {
+        "admin_all_objects", "list_storage_passwords", "edit_storage_passwords", "edit_user", "list_settings",
+        "edit_roles", "accelerate_datamodel", "edit_modinput_sekoia_ic_feed"}},
+    "splunk-system-role": {"import": ["admin"], "capabilities": set()},
 }
+SYSTEM_ROLE = "splunk-system-role"
 SYSTEM_USER = "splunk-system-user"
 
 
@@ -58,8 +70,6 @@ class Authz:
         return seen
 
     def capabilities(self, user):
-        if user["name"] == SYSTEM_USER:
-            return {"*"}
         return set().union(*(self.roles[r]["capabilities"] for r in self.expand(user["roles"])))
 
     def has(self, user, expression):
@@ -73,8 +83,6 @@ class Authz:
 
     def may(self, user, obj, action):
         """default.meta object permission: action is "read" or "write", obj a stanza name like collections/x."""
-        if user["name"] == SYSTEM_USER:
-            return True
         stanza = self.meta.get(obj)
         if stanza is None or "access" not in stanza:
             stanza = self.meta.get(obj.split("/")[0], {}) if "/" in obj else {}

@@ -11,8 +11,9 @@ It follows the Splunk REST API Reference Manual (splunkd 9.x):
   storage/collections/data/<collection> GET with query (Mongo-style JSON: equality, $and, $or, $in, $nin,
   $gt, $gte, $lt, $lte, $ne), sort, skip, limit, fields; POST insert; DELETE with or without query (no query
   deletes every record); /<key> GET, POST (replace) and DELETE; batch_save (upsert by _key, at most
-  limits.conf [kvstore] max_documents_per_batch_save documents, else 400) and batch_find. Reads return at
-  most [kvstore] max_rows_per_query rows. Unknown collections answer 404.
+  limits.conf [kvstore] max_documents_per_batch_save documents, else 400) and batch_find (at most
+  max_queries_per_batch queries). Reads return at most [kvstore] max_rows_per_query rows, and stop adding rows
+  once the answer holds max_size_per_result_mb of data (a fraction of a MB is taken, for tests). Unknown collections answer 404.
 - storage/passwords ("Access endpoint descriptions > storage/passwords"): entities named
   `realm:username:`, clear_password in the content, POST name/password/realm creates (409 if it exists),
   POST password to the entity updates, DELETE removes. A credential belongs to the namespace it was created in
@@ -38,7 +39,7 @@ It follows the Splunk REST API Reference Manual (splunkd 9.x):
 - auth/login ("Access endpoint descriptions > auth/login"): returns a sessionKey.
 - Roles, capabilities and object permissions (authz.py): the session's user and roles decide each request;
   403 as splunkd words it. storage/passwords GET needs list_storage_passwords, which `user` and `power` lack.
-  The system token (passSystemAuth) acts as splunk-system-user with every capability.
+  The system token (passSystemAuth) acts as splunk-system-user (role splunk-system-role, which imports admin).
 - The app's restmap.conf [script:...] endpoints with scripttype = persist (persist_rest.py): the `capability`
   checked first, then the handler called with the session, the system token and the payload.
 - data/lookup-table-files ("Knowledge endpoint descriptions > data/lookup-table-files" and
@@ -65,7 +66,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 from xml.sax.saxutils import escape
 
-from .authz import SYSTEM_USER, Authz
+from .authz import SYSTEM_ROLE, SYSTEM_USER, Authz
 from .conf_spec import unknown_keys
 from .conffile import read_conf
 from .loopback import LoopbackServer
@@ -86,7 +87,7 @@ class SplunkdStandIn(LoopbackServer):
         # session key -> user: the keys given act as admin; add_session() makes others.
         self.sessions = {key: {"name": "admin", "roles": ["admin"]} for key in session_keys}
         self.system_token = "system-" + uuid.uuid4().hex
-        self.sessions[self.system_token] = {"name": SYSTEM_USER, "roles": ["admin"]}
+        self.sessions[self.system_token] = {"name": SYSTEM_USER, "roles": [SYSTEM_ROLE]}
         self.authz = Authz()
         self.rest_handlers = {}  # match path -> (restmap stanza, PersistentHandler)
         self.splunk_home = Path(splunk_home) if splunk_home else None
@@ -102,6 +103,9 @@ class SplunkdStandIn(LoopbackServer):
         self.app_state = {"configured": "0", "reloads": 0}
         self.lookup_files = {}  # lookup table file name -> its bytes, in the app's lookups/
         self._key_counter = itertools.count(1)
+        self.size_cuts = 0  # answers cut by [kvstore] max_size_per_result_mb
+        self.docs_read = 0  # documents answered by KV reads (the bench's KV cost per page)
+        self.kv_writes = []  # (member's serverName or None, collection, method, rest of path, body) of each KV write
         for stanza, values in (limits or DEFAULT_LIMITS).items():
             self.confs.setdefault("limits", {})[stanza] = dict(values)
         if app_dir is not None:
@@ -147,6 +151,13 @@ class SplunkdStandIn(LoopbackServer):
         """A session of a user with these roles (e.g. ["user"], ["user", "sekoia_ic_analyst"])."""
         with self.lock:
             self.sessions[key] = {"name": user, "roles": list(roles)}
+
+    def add_member(self, key, server_name, roles=("search_head", "kv_store", "shc_member")):
+        """A search head cluster member sharing this stand-in's KV store and replicated confs: the sessions splunkd
+        gives its inputs (as admin), under which server/info answers the member's own serverName and roles."""
+        with self.lock:
+            self.sessions[key] = {"name": "admin", "roles": ["admin"], "server_name": server_name,
+                                  "server_roles": list(roles)}
 
     def rest_handler(self, stanza):
         """The PersistentHandler of a restmap.conf [script:...] stanza, started at its first request."""
@@ -597,8 +608,9 @@ class _Handler(BaseHTTPRequestHandler):
             entity = _Entity("context", content, app="system", path="/services/authentication/current-context/context")
             return (200,) + render([entity], "/services/authentication/current-context", base, output_mode, "context")
         if rest == ["server", "info"]:
-            info = _Entity("server-info", {"version": "9.3.0", "serverName": "standin", "build": "stand-in",
-                                           "server_roles": self.standin.server_roles},
+            info = _Entity("server-info", {"version": "9.3.0", "serverName": user.get("server_name", "standin"),
+                                           "build": "stand-in",
+                                           "server_roles": user.get("server_roles", self.standin.server_roles)},
                            app="system", path="/services/server/info/server-info")
             ctype, out = render([info], "/services/server/info", base, output_mode, "server-info")
             return 200, ctype, out
@@ -770,6 +782,23 @@ class _Handler(BaseHTTPRequestHandler):
         fields = [f.split(":")[0] for f in (fields if isinstance(fields, list) else fields.split(",")) if f]
         if fields:
             found = [{k: v for k, v in d.items() if k in fields or k == "_key"} for d in found]
+        found = self._cut_by_size(found)
+        self.standin.docs_read += len(found)
+        return found
+
+    def _cut_by_size(self, found):
+        """limits.conf [kvstore] max_size_per_result_mb (default 50): splunkd stops adding documents to an answer
+        once it holds that much data, whatever the limit asked. The stand-in takes a fraction of a megabyte too,
+        so that tests can cut pages of a few rows."""
+        raw = self.standin.confs.get("limits", {}).get("kvstore", {}).get("max_size_per_result_mb")
+        if raw is None:
+            return found
+        budget, size = float(raw) * 1024 * 1024, 0
+        for count, doc in enumerate(found):
+            size += len(json.dumps(doc))
+            if size > budget and count:
+                self.standin.size_cuts += 1
+                return found[:count]
         return found
 
     def _kv_data(self, name, rest, method, params, body, ns="", **_):
@@ -779,6 +808,8 @@ class _Handler(BaseHTTPRequestHandler):
                              f"{ns}/storage/collections/data/{name}")
         with s.lock:
             docs = self._collection(name)
+            if not reads:  # who wrote what, in order (the lease tests' one-writer check)
+                s.kv_writes.append((self.user.get("server_name"), name, method, "/".join(rest), body))
             if not rest or rest == [""]:
                 if method == "GET":
                     return 200, "application/json", json.dumps(self._query(docs, params))
@@ -814,6 +845,10 @@ class _Handler(BaseHTTPRequestHandler):
                 return 200, "application/json", json.dumps(keys)
             if rest == ["batch_find"] and method == "POST":
                 queries = self._read_json(body)
+                most = int(s.confs.get("limits", {}).get("kvstore", {}).get("max_queries_per_batch", 1000))
+                if not isinstance(queries, list) or len(queries) > most:
+                    raise HTTPFailure(400, f"Request exceeds API limits - see limits.conf for details. (Too many "
+                                           f"queries for a single batch find, limit is {most})")
                 results = []
                 for q in queries:
                     q = dict(q)

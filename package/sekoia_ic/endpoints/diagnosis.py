@@ -3,15 +3,15 @@
 `GET v1/me` proves the key (401 bad or expired key, 429 rate limit); one page of one object of the configured
 feed (the sekoia_ic_feed://default input's feed_id) proves the permission to read it (403) and that it exists."""
 import dataclasses
-import json
 import time
 
 from splunklib.binding import HTTPError
 
-from ..constants import FEED_INPUT, IOC_PERMISSIONS
+from ..constants import DEFAULT_FEED_ID, FEED_INPUT, IOC_PERMISSIONS
 from ..ic import errors
 from ..regions import REGIONS
 from ..splunk.settings import make_client, read_settings
+from ..splunk import feeds
 
 REQUEST_SECONDS = 9.0  # at most, per API request of the check
 CHECK_SECONDS = 20.0  # no request starts after this
@@ -35,14 +35,22 @@ ADVICE = {
 
 
 def configured_feed_id(service):
-    """The feed the input syncs: its feed_id as splunkd has it (ConfigurationError when it cannot be read)."""
+    """The feed to check: sekoia_ic.conf [feed:default] (the setup page's feed), else the first enabled feed,
+    else (nothing set up yet) the default feed the setup page offers (ConfigurationError when the conf cannot be
+    read)."""
     try:
-        body = json.loads(service.get("data/inputs/" + FEED_INPUT.replace("://", "/"), output_mode="json").body.read())
-        return str(body["entry"][0]["content"]["feed_id"])
-    except (HTTPError, KeyError, IndexError, ValueError) as exc:
-        raise errors.ConfigurationError(f"The feed ID of the input {FEED_INPUT} could not be read ({exc}): check the "
-                                        "input in Settings > Data inputs, or give the feed: | sekoiacheck "
-                                        "feed_id=<id>.") from None
+        declared = feeds.read_feeds(service)
+    except (HTTPError, KeyError, ValueError) as exc:
+        raise errors.ConfigurationError(f"The feeds in sekoia_ic.conf could not be read ({exc}): give the feed: | "
+                                        "sekoiacheck feed_id=<id>.") from None
+    name = FEED_INPUT.split("://", 1)[1]
+    candidates = ([declared[name]] if name in declared else []) + [v for n, v in sorted(declared.items())
+                                                                   if n != name]
+    for values in candidates:
+        feed, problems = feeds.check_feed("x", values)
+        if "feed_id" not in problems and (feed["enabled"] or values is candidates[0]):
+            return feed["feed_id"]
+    return DEFAULT_FEED_ID
 
 
 def check_connection(service, feed_id=None):

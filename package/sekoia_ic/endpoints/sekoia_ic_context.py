@@ -208,11 +208,15 @@ class ContextHandler(PersistentHandler):
 
     LOG_NAME = ENTRY.name
 
+    _shared = None  # the ContextService of this process (its purge clock, its clients): built once
+
     def __init__(self, _command_line=None, _command_arg=None):
         super().__init__()
-        from ..splunk.settings import make_client, read_settings
-        self.service = ContextService(lambda service: make_client(service, read_settings(service), retries=1,
-                                                                  backoff_factor=2.0, max_retry_after=20.0))
+        if ContextHandler._shared is None:
+            from ..splunk.settings import make_client, read_settings
+            ContextHandler._shared = ContextService(lambda service: make_client(
+                service, read_settings(service), retries=1, backoff_factor=2.0, max_retry_after=20.0))
+        self.service = ContextHandler._shared
 
     def handle(self, in_string):
         parsed, service, user = system_request(in_string, parse_request, log)

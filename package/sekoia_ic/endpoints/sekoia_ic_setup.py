@@ -6,6 +6,7 @@ authority); web.conf [expose:sekoia_ic_setup] lets Splunk Web forward GET and PO
     GET                                  the page's whole state, never a secret:
                                          {"settings": {...}, "secrets": {"api_key": bool, "proxy_password": bool},
                                           "unprotected": [...], "input": {"name", "feed_id", "disabled"},
+                                          "feeds": [{"name", "feed_id", "enabled", "interval", "max_tlp"}],
                                           "configured": bool, "legacy_proxy_password": bool, "rules": {...}}
     POST {"action": "save", "request_id": "...", "form": {...}}
                                          validates every field (400 {"result": "invalid", "errors": {field: text}}),
@@ -13,6 +14,13 @@ authority); web.conf [expose:sekoia_ic_setup] lets Splunk Web forward GET and PO
                                          ACL, the configured flag, and reloads the app: {"result": "saved" |
                                          "not_saved" | "partly_saved", "message": ..., "state": ...}
     POST {"action": "remove_api_key"}    deletes the saved key: {"result": "removed", "state": ...}
+    POST {"action": "add_feed", "feed": {"name", "feed_id", "interval", "max_tlp"}}
+    POST {"action": "remove_feed", "name": ...}
+                                         one feed more or less in sekoia_ic.conf (see "Feeds" below)
+
+The feeds are sekoia_ic.conf [feed:<name>] stanzas, never inputs.conf: a search head cluster replicates
+sekoia_ic.conf (server.conf conf_replication_include.sekoia_ic) and not inputs.conf, so a feed added on any member
+is synced by whichever member holds the sync lease. The form's feed ID and "sync the feed" are [feed:default].
 
 A save is all or nothing where it can be: settings and input are written first and put back exactly if a later
 step fails before a secret is written. A secret cannot be put back (its old value is never read), so after one is
@@ -32,7 +40,7 @@ from .. import APP_NAME, redaction
 from ..constants import (API_KEY_USER, DEFAULT_FEED_ID, FEED_ID_PATTERN, FEED_INPUT, LOG_LEVELS, PROXY_PASSWORD_USER,
                          TIMEOUT_DEFAULT, TRUE)
 from ..regions import DEFAULT_REGION, REGIONS
-from ..splunk import credentials, logs
+from ..splunk import credentials, feeds, logs
 from ..splunk.rest_handler import PersistentHandler, reply
 from ..splunk.settings import CHECKS, check_settings
 from ..splunk.es_settings import ES_CHECKS, ES_TYPES, MAX_ROWS_LIMIT, check_es
@@ -41,17 +49,11 @@ from ..regions import WEB_APPS
 ENTRY = logs.EntryPoint("sekoia_ic_setup")
 SECRETS = (API_KEY_USER, PROXY_PASSWORD_USER)
 SETTINGS_PATH = f"configs/conf-{APP_NAME}/settings"
-INPUT_PATH = "data/inputs/" + FEED_INPUT.replace("://", "/")
-INPUT_MISSING = (f"splunkd does not know the feed input {FEED_INPUT} (HTTP 404): restart Splunk after installing or "
-                 "upgrading the app (modular input schemes load at start-up), then reload this page.")
+FORM_FEED = FEED_INPUT.split("://", 1)[1]  # the feed the form's feed ID and "sync the feed" are: [feed:default]
 _SAVES = threading.Lock()
 _ANSWERS = OrderedDict()  # request_id -> answer of the saves already run, newest last
 _KEEP_ANSWERS = 32
 log = ENTRY.log
-
-
-class InputMissing(Exception):
-    pass
 
 
 def _content(service, path, **namespace):
@@ -76,18 +78,16 @@ def split_proxy(url):
 def read_state(service):
     """What splunkd has now, secrets included where a save needs them (the legacy proxy password): private."""
     settings = {k: str(v) for k, v in _content(service, SETTINGS_PATH).items() if k in CHECKS}
-    try:
-        feed_input = _content(service, INPUT_PATH)
-    except HTTPError as exc:
-        if exc.status == 404:
-            raise InputMissing(INPUT_MISSING) from None
-        raise
+    declared = feeds.read_feeds(service)
+    form_feed = declared.get(FORM_FEED)
     secrets = {name: credentials.exists(service, name) for name in SECRETS}
     app = _content(service, f"apps/local/{APP_NAME}", owner="nobody", app="system")
     return {"settings": settings, "secrets": secrets,
             "unprotected": [n for n in SECRETS if secrets[n] and credentials.readers_beyond_admins(service, n)],
-            "input": {"name": FEED_INPUT.split("://", 1)[1], "feed_id": str(feed_input.get("feed_id") or ""),
-                      "disabled": _is_true(feed_input.get("disabled"))},
+            "input": {"name": FORM_FEED, "feed_id": str((form_feed or {}).get("feed_id") or ""),
+                      "disabled": form_feed is None or not feeds.check_feed(FORM_FEED, form_feed)[0]["enabled"],
+                      "declared": form_feed is not None},
+            "feeds": _feed_list(declared),
             "configured": _is_true(app.get("configured")), **read_es_state(service)}
 
 
@@ -98,7 +98,8 @@ def public_view(state):
     settings["proxy_url"] = url
     settings["proxy_username"] = settings.get("proxy_username") or user
     return {"settings": settings, "secrets": dict(state["secrets"]), "unprotected": list(state["unprotected"]),
-            "input": dict(state["input"]), "configured": state["configured"], "legacy_proxy_password": bool(password),
+            "input": {k: v for k, v in state["input"].items() if k != "declared"},
+            "feeds": [dict(f) for f in state["feeds"]], "configured": state["configured"], "legacy_proxy_password": bool(password),
             "rules": {"regions": REGIONS, "default_region": DEFAULT_REGION, "log_levels": list(LOG_LEVELS),
                       "timeout_default": TIMEOUT_DEFAULT, "default_feed_id": DEFAULT_FEED_ID,
                       "es_types": list(ES_TYPES), "es_max_rows_limit": MAX_ROWS_LIMIT},
@@ -154,16 +155,7 @@ class _Save:
         self._do("the settings", lambda: service.post(SETTINGS_PATH, **values),
                  lambda: service.post(SETTINGS_PATH, **{k: previous.get(k, "") for k in values}), "the settings")
         save_es_and_link(self, values["region"])
-        feed_id, before = form["feed_id"].strip(), state["input"]["feed_id"]
-        if feed_id != before:
-            self._do("the feed ID", lambda: service.post(INPUT_PATH, feed_id=feed_id),
-                     lambda: service.post(INPUT_PATH, feed_id=before), "the feed ID")
-        enable, was_enabled = form["enable_feed"], not state["input"]["disabled"]
-        if enable != was_enabled:
-            self._do("enabling the feed input" if enable else "disabling the feed input",
-                     lambda: service.post(f"{INPUT_PATH}/{'enable' if enable else 'disable'}"),
-                     lambda: service.post(f"{INPUT_PATH}/{'enable' if was_enabled else 'disable'}"),
-                     "the feed input " + ("enabled" if enable else "disabled"))
+        self._form_feed(form, state)
         key = form.get("api_key", "").strip()
         if key:
             self._secret("the new API key", lambda: credentials.write(service, API_KEY_USER, key))
@@ -187,6 +179,27 @@ class _Save:
                                                               app="system", configured="0"))
         self._do("reloading the app", lambda: service.post(f"apps/local/{APP_NAME}/_reload", owner="nobody",
                                                            app="system"))
+
+    def _form_feed(self, form, state):
+        """The form's feed ID and "sync the feed": sekoia_ic.conf [feed:default] (replicated), created if need be."""
+        service, before = self.service, state["input"]
+        feed_id, enable = form["feed_id"].strip(), form["enable_feed"]
+        was_enabled = not before["disabled"]
+        if not before["declared"]:
+            self._do("adding the feed", lambda: feeds.write_feed(service, FORM_FEED, {
+                "feed_id": feed_id, "enabled": "true" if enable else "false"}, create=True),
+                lambda: feeds.delete_feed(service, FORM_FEED), "the feed " + ("enabled" if enable else "(disabled)"))
+            return
+        if feed_id != before["feed_id"]:
+            self._do("the feed ID", lambda: feeds.write_feed(service, FORM_FEED, {"feed_id": feed_id}, create=False),
+                     lambda: feeds.write_feed(service, FORM_FEED, {"feed_id": before["feed_id"]}, create=False),
+                     "the feed ID")
+        if enable != was_enabled:
+            self._do("enabling the feed" if enable else "disabling the feed",
+                     lambda: feeds.write_feed(service, FORM_FEED, {"enabled": str(enable).lower()}, create=False),
+                     lambda: feeds.write_feed(service, FORM_FEED, {"enabled": str(was_enabled).lower()},
+                                              create=False),
+                     "the feed " + ("enabled" if enable else "disabled"))
 
     def _do(self, what, write, undo=None, saved_as=None):
         self.step = what
@@ -324,10 +337,57 @@ def save(service, form, user):
                             "Use Test connection to check the key and region."}
 
 
+# ---------------------------------------------------------------------------------------------- feeds
+# The setup page's list of feeds: add one (name, feed ID, interval, TLP cap) or remove one. Both write only
+# sekoia_ic.conf; the member holding the sync lease syncs a new feed at its next run and deletes a removed
+# feed's rows (unless another feed reads the same IC feed).
+def _feed_list(declared):
+    out = []
+    for name, values in sorted(declared.items()):
+        feed, _ = feeds.check_feed(name, values)
+        out.append({"name": name, "feed_id": feed["feed_id"], "enabled": feed["enabled"],
+                    "interval": feed["interval"], "max_tlp": feed["max_tlp"]})
+    return out
+
+
+def add_feed(service, request, user):
+    """(HTTP status, answer) of {"name", "feed_id", "interval", "max_tlp"}."""
+    if not isinstance(request, dict) or not all(isinstance(v, str) for v in request.values()):
+        return 400, {"result": "invalid", "errors": {"feed": "Send the feed's fields as text."}}
+    name = request.get("name", "").strip()
+    values = {"feed_id": request.get("feed_id", "").strip(), "enabled": "true",
+              "interval": request.get("interval", "").strip() or str(feeds.DEFAULT_INTERVAL),
+              "max_tlp": request.get("max_tlp", "").strip()}
+    feed, errors = feeds.check_feed(name, values)
+    declared = feeds.read_feeds(service)
+    if "name" not in errors and name in declared:
+        errors["name"] = f"A feed named {name} exists: remove it first, or choose another name."
+    if "feed_id" not in errors and any(feeds.check_feed(n, v)[0]["feed_id"] == feed["feed_id"]
+                                       for n, v in declared.items()):
+        errors["feed_id"] = "Another feed already reads this IC feed."
+    if errors:
+        return 400, {"result": "invalid", "errors": errors, "message": "The feed was not added."}
+    values["interval"], values["max_tlp"] = str(feed["interval"]), feed["max_tlp"]
+    feeds.write_feed(service, name, values, create=True)
+    log.info("user=%s added feed %s (IC feed %s, every %d s, TLP cap %s)", user, name, feed["feed_id"],
+             feed["interval"], feed["max_tlp"] or "none")
+    return 200, {"result": "added", "state": public_view(read_state(service)),
+                 "message": f"Feed {name} added: the member holding the sync lease syncs it within a minute."}
+
+
+def remove_feed(service, name, user):
+    if not isinstance(name, str) or name not in feeds.read_feeds(service):
+        return 404, {"result": "invalid", "errors": {"name": "No such feed."}}
+    feeds.delete_feed(service, name)
+    log.info("user=%s removed feed %s", user, name)
+    return 200, {"result": "removed", "state": public_view(read_state(service)),
+                 "message": f"Feed {name} removed: its indicators leave the lookup at the next sync run."}
+
+
 def _state_or_none(service):
     try:
         return public_view(read_state(service))
-    except (HTTPError, InputMissing):
+    except HTTPError:
         return None
 
 
@@ -357,12 +417,16 @@ class SetupHandler(PersistentHandler):
                     credentials.delete(service, API_KEY_USER)
                 log.info("user=%s removed the API key", user)
                 return reply(200, {"result": "removed", "state": public_view(read_state(service))})
+            if action == "add_feed":
+                with _SAVES:
+                    return reply(*add_feed(service, body.get("feed"), user))
+            if action == "remove_feed":
+                with _SAVES:
+                    return reply(*remove_feed(service, body.get("name"), user))
             if action != "save" or not isinstance(body.get("form"), dict):
-                return reply(400, {"error": "action must be save (with a form) or remove_api_key"})
+                return reply(400, {"error": "action must be save (with a form), remove_api_key, add_feed or "
+                                            "remove_feed"})
             return reply(*self._save_once(service, body, user))
-        except InputMissing as exc:
-            log.error("user=%s: %s", user, exc)
-            return reply(409, {"error": str(exc)})
         except HTTPError as exc:
             message = redaction.redact(str(exc))
             log.error("user=%s: splunkd refused: %s", user, message)

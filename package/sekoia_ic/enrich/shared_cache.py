@@ -1,12 +1,23 @@
 """The shared context cache, KV store collection sekoia_ic_context_cache: the IC's context summary of each
-observable asked about, found or not, until its expiry. Only the app's endpoint writes it (system token); every
-role may read it (default.meta), so `sekoialookup` reads it with the user's own session first."""
+observable asked about, found or not, until its expiry. Only the app's endpoint writes it (system token); the
+roles that run sekoialookup may read it (default.meta: sekoia_ic_analyst, admin, sc_admin), so `sekoialookup`
+reads it with the user's own session first.
+
+A row is keyed by a SHA-256 of (type, normalised value) and holds no value: what analysts looked up (an
+insider investigation's URLs and mailboxes) is not listable from the collection. A hash of a value with few
+possibilities (an IPv4 address) can be found by trying them all, which is why reading stays limited to those
+roles (docs/design.md, "Security model")."""
+import hashlib
 import json
 
 from ..constants import CONTEXT_CACHE_COLLECTION
-from ..stix.observables import observable_key
 from ..stix.summaries import VERSION
 from ..splunk.kvstore import KVCollection
+
+
+def observable_key(obs_type, value):
+    """The cache key of an observable: a hash, never the value."""
+    return hashlib.sha256(f"sekoia_ic_context\x00{obs_type}\x00{value}".encode("utf-8")).hexdigest()
 
 
 def collection(service):
@@ -31,7 +42,7 @@ def read_answers(cache, observables, now):
 
 def save_answers(cache, answers, expires):
     """Write {(type, value): summary}, valid until `expires` (epoch), in batches the server accepts."""
-    cache.save([{"_key": observable_key(t, v), "type": t, "value": v[:1024], "found": bool(s.get("matched")),
+    cache.save([{"_key": observable_key(t, v), "found": bool(s.get("matched")),
                  "context": json.dumps(s), "expires": expires} for (t, v), s in answers.items()])
 
 

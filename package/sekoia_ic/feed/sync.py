@@ -22,7 +22,10 @@ from ..ic.client import MAX_PAGE_SIZE
 from ..ic.errors import InvalidResponseError, SekoiaError
 from ..stix.indicators import Indicator, InvalidIndicator, UnsupportedPattern
 from ..stix.observables import row_key
+from ..splunk.feeds import levels_above, tlp_rank
+from ..splunk.kvstore import chunks
 from ..splunk.logs import Once
+from .lease import LeaseLost
 
 # STIX 2.1 object types the feed can be asked for (match[type]); only indicators become rows.
 STIX_TYPES = ("indicator", "malware", "intrusion-set", "threat-actor", "campaign", "tool", "attack-pattern",
@@ -30,9 +33,16 @@ STIX_TYPES = ("indicator", "malware", "intrusion-set", "threat-actor", "campaign
               "observed-data", "note", "opinion", "grouping", "incident", "malware-analysis", "relationship",
               "sighting")
 FEED_ID = re.compile(FEED_ID_PATTERN)
-# The row model of the lookup: 2 = one row per (indicator, observable). 1.0.0 wrote model 1, one row per observable
-# (keyed by the observable alone), which lost an observable when one of the indicators naming it went away.
-LOOKUP_MODEL = 2
+# The row model of the lookup: 3 = one row per (feed, indicator, observable). 1.0.0 wrote model 1, one row per
+# observable (keyed by the observable alone), which lost an observable when one of the indicators naming it went
+# away; 2.0 betas wrote model 2, keyed by (indicator, observable), where two feeds carrying one indicator shared
+# (and removed) each other's rows.
+LOOKUP_MODEL = 3
+# Indicator ids per $in when looking for a page's stale rows (MongoDB advises $in lists of tens of values), and
+# rounds of find-then-delete at most per page (each round deletes at least one row; the bound only stops a KV
+# store that would answer rows it does not delete).
+STALE_IDS_PER_QUERY = 50
+STALE_ROUNDS = 1000
 # What a run resumes from: dropped to read the feed again from its start.
 RESUME_FIELDS = ("cursor", "taxii_added_after", "taxii_next", "taxii_session_added_after")
 
@@ -41,10 +51,6 @@ log = logging.getLogger(__name__)
 
 class SyncFailed(Exception):
     """The run stopped; the message is what was logged and stored as last_error. Nothing is lost."""
-
-
-class NoLongerFetching(Exception):
-    """This member stopped being the one that fetches (a search head cluster's captain moved) between pages."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,7 @@ class FeedInput:
     page_size: int = MAX_PAGE_SIZE
     source: str = "rest"  # rest (the IC feed API) or taxii (the IC's TAXII 2.1 server)
     taxii_api_root: str = ""
+    max_tlp: str = ""  # indicators marked above it are left out ("" : no cap; splunk/feeds.py, TLP_ORDER)
 
     @classmethod
     def from_params(cls, name, params):
@@ -85,8 +92,19 @@ class FeedInput:
                 taxii_api_root = check_http_url(taxii_api_root, "taxii_api_root") + "/"
             except ValueError as exc:
                 raise ValueError(str(exc)) from None
+        max_tlp = str(params.get("max_tlp") or "").strip().lower()
+        if max_tlp:
+            from ..splunk.feeds import check_feed
+            checked, errors = check_feed("x", {"feed_id": feed_id, "max_tlp": max_tlp})
+            if "max_tlp" in errors:
+                raise ValueError(errors["max_tlp"])
+            max_tlp = checked["max_tlp"]
         return cls(name=name, feed_id=feed_id, types=types, page_size=page_size, source=source,
-                   taxii_api_root=taxii_api_root)
+                   taxii_api_root=taxii_api_root, max_tlp=max_tlp)
+
+    @property
+    def feed_name(self):
+        return self.name.split("://", 1)[-1]
 
     @property
     def checkpoint_key(self):
@@ -103,6 +121,7 @@ class RunStats:
     invalid_objects: int = 0
     unsupported_patterns: int = 0
     skipped_other_types: int = 0
+    tlp_excluded: int = 0
 
     @property
     def errors(self):
@@ -119,24 +138,15 @@ class PagePlan:
         return {row["_key"]: row for rows in self.rows_of.values() for row in rows}
 
 
-def is_fetching_member(service):
-    """Only one member of a search head cluster fetches: the captain. A standalone instance always fetches.
-    splunkd lists shc_member (and shc_captain on the captain) in server/info's server_roles. inputs.conf declares
-    run_only_one = true for the input, which makes the platform start it on one member only, the same decision."""
-    roles = server_roles(service)
-    return "shc_member" not in roles or "shc_captain" in roles
-
-
-def server_roles(service):
-    info = service.info  # splunklib reads server/info anew on each access
-    roles = info.get("server_roles") or []
-    return [roles] if isinstance(roles, str) else list(roles)
-
-
 class FeedSync:
-    def __init__(self, client, indicators, checkpoints, feed_input, clock=time.time, still_fetching=lambda: True):
+    def __init__(self, client, indicators, checkpoints, feed_input, clock=time.time, lease=None,
+                 shared_feed_ids=()):
+        """lease: the sync lease this member holds (lease.Lease), renewed before each page; the collections are
+        then FencedCollections, whose writes stop once it lapses. shared_feed_ids: the feed ids other configured
+        feeds read (their rows are never removed on this feed's behalf)."""
         self.client = client
-        self.still_fetching = still_fetching  # asked between pages: a captain that moves stops the run cleanly
+        self.lease = lease
+        self.shared_feed_ids = frozenset(shared_feed_ids)
         self.indicators = indicators
         self.checkpoints = checkpoints
         self.input = feed_input
@@ -153,36 +163,32 @@ class FeedSync:
         if checkpoint.get("last_error"):  # the IC's own words may be in it: never store a credential
             checkpoint["last_error"] = redact(checkpoint["last_error"])
         checkpoint.update({"_key": self.input.checkpoint_key, "input": self.input.name, "feed_id": self.input.feed_id,
-                           "source": self.input.source, **asdict(self.stats), "errors": self.stats.errors})
+                           "feed_name": self.input.feed_name, "source": self.input.source,
+                           "max_tlp": self.input.max_tlp, **asdict(self.stats), "errors": self.stats.errors})
+        if self.lease is not None:
+            checkpoint.update(synced_by=self.lease.member, fence=self.lease.fence)
         self.checkpoints.save([checkpoint])
 
     # ------------------------------------------------------------------------------------------ run
     def run(self):
         started, started_clock = self.clock(), time.monotonic()
         checkpoint = self.load_checkpoint()
-        if checkpoint.get("feed_id") not in (None, self.input.feed_id):
-            log.warning("input %s now reads feed %s instead of %s: full resync, rows of the old feed removed",
-                        self.input.name, self.input.feed_id, checkpoint["feed_id"])
-            self._remove_where({"feed_id": checkpoint["feed_id"]})
-            checkpoint = {}
-        elif checkpoint and checkpoint.get("source", "rest") != self.input.source:
-            # A REST cursor means nothing to TAXII and back: read the feed again (rows are upserted, not lost).
-            log.warning("input %s switched to %s: full resync", self.input.name, self.input.source)
-            _restart(checkpoint)
-        checkpoint.update(status="running", last_run_start=started)
         try:
+            self.renew_lease()
+            checkpoint = self._follow_changes(checkpoint)
+            checkpoint.update(status="running", last_run_start=started)
             self._start_upgrade(checkpoint)
             self.purge_expired(started)
             cursor = self._pull(checkpoint, checkpoint.get("cursor") or None)
             if checkpoint.get("upgrade_started"):
                 self._finish_upgrade(checkpoint)
-        except NoLongerFetching:
-            duration = round(time.monotonic() - started_clock, 3)
-            self.save_checkpoint(checkpoint, status="stopped", last_run_end=self.clock(), duration=duration)
-            log.warning("feed %s: this member is no longer the search head cluster's captain: stopped after page "
-                        "%d, cursor stored; the new captain resumes from there", self.input.feed_id,
-                        self.stats.pages)
-            return self.stats
+        except LeaseLost as exc:
+            # Nothing more is written, the checkpoint included: the member that holds the lease now may have
+            # stored a newer cursor. The stored one is where the next run resumes.
+            log.warning("feed %s: stopped after page %d, this member may no longer write (%s); the stored cursor "
+                        "is where the member holding the sync lease resumes", self.input.feed_id, self.stats.pages,
+                        exc)
+            raise
         except SekoiaError as exc:
             return self._fail(checkpoint, str(exc), started_clock)
         except Exception as exc:  # noqa: BLE001 - splunkd/KV store errors: record and stop, cursor unchanged
@@ -195,6 +201,34 @@ class FeedSync:
                  self.stats.objects_seen, self.stats.rows_written, self.stats.rows_removed,
                  self.stats.expired_purged, self.stats.invalid_objects, self.stats.unsupported_patterns, duration)
         return self.stats
+
+    def _follow_changes(self, checkpoint):
+        """A feed whose feed id, source or TLP cap changed since its last run: the checkpoint to go on from."""
+        if checkpoint.get("feed_id") not in (None, self.input.feed_id):
+            old = checkpoint["feed_id"]
+            if old in self.shared_feed_ids:
+                log.warning("input %s now reads feed %s instead of %s: full resync (the rows of %s stay: another "
+                            "configured feed reads it)", self.input.name, self.input.feed_id, old, old)
+            else:
+                log.warning("input %s now reads feed %s instead of %s: full resync, rows of the old feed removed",
+                            self.input.name, self.input.feed_id, old)
+                self._remove_where({"feed_id": old})
+            return {"lookup_model": checkpoint.get("lookup_model")} if checkpoint.get("lookup_model") else {}
+        if checkpoint and checkpoint.get("source", "rest") != self.input.source:
+            # A REST cursor means nothing to TAXII and back: read the feed again (rows are upserted, not lost).
+            log.warning("input %s switched to %s: full resync", self.input.name, self.input.source)
+            _restart(checkpoint)
+        if checkpoint and checkpoint.get("max_tlp", "") != self.input.max_tlp:
+            # Rows now above the cap go at once; a raised cap needs the feed read again for what it now admits.
+            removed = 0
+            if self.input.max_tlp:
+                removed = self._remove_where({"feed_id": self.input.feed_id,
+                                              "tlp": {"$in": levels_above(self.input.max_tlp)}})
+            log.warning("input %s: TLP cap %s -> %s: %d rows above it removed, full resync", self.input.name,
+                        checkpoint.get("max_tlp") or "(none)", self.input.max_tlp or "(none)", removed)
+            self.stats.rows_removed += removed
+            _restart(checkpoint)
+        return checkpoint
 
     # ------------------------------------------------------------------------------------------ upgrade
     def _start_upgrade(self, checkpoint):
@@ -214,7 +248,7 @@ class FeedSync:
     def _finish_upgrade(self, checkpoint):
         """After a whole pull in the new model: remove every row of the feed that is not of it."""
         stale = []
-        for row in self.indicators.find({"feed_id": self.input.feed_id}, fields=["indicator_id", "type", "value"]):
+        for row in self.indicators.find({"feed_id": self.input.feed_id}, fields=["feed_id", "indicator_id", "type", "value"]):
             if row["_key"] != _model_key(row):
                 stale.append(row["_key"])
                 if len(stale) >= 1000:  # keyset paging is not disturbed by deletes behind it
@@ -261,7 +295,7 @@ class FeedSync:
                 log.debug("page %d stored: %d objects, cursor saved", self.stats.pages, len(items))
                 if len(items) < limit:
                     return cursor
-                self.check_still_fetching()
+                self.renew_lease()
 
     def _fetch(self, cursor, limit):
         # Only the first page of a pull into an empty lookup may leave out revoked and expired objects: they
@@ -281,7 +315,11 @@ class FeedSync:
                 continue
             try:
                 indicator = Indicator(obj)
-                plan.rows_of[indicator.id] = indicator.rows(self.input.feed_id) if indicator.is_live(now) else []
+                rows = indicator.rows(self.input.feed_id) if indicator.is_live(now) else []
+                if rows and self.input.max_tlp and tlp_rank(rows[0]["tlp"]) > tlp_rank(self.input.max_tlp):
+                    self.stats.tlp_excluded += 1
+                    rows = []  # left out like a revoked indicator: its rows, if any, go
+                plan.rows_of[indicator.id] = rows
             except InvalidIndicator as exc:
                 self.stats.invalid_objects += 1
                 self._log_once("invalid", "skipped an object that is not a valid STIX 2.1 indicator (%s): %s",
@@ -299,15 +337,37 @@ class FeedSync:
         if rows:
             self.stats.rows_written += self.indicators.save(list(rows.values()))
         if plan.rows_of:
-            existing = self.indicators.find_in("indicator_id", plan.rows_of, fields=["_key"])
-            self.stats.rows_removed += self._delete([row["_key"] for row in existing if row["_key"] not in rows])
+            self.stats.rows_removed += self._remove_stale(plan)
+
+    def _remove_stale(self, plan):
+        """Delete the rows of this feed that the page's indicators no longer have (all rows of a revoked, expired
+        or capped one; the dropped observables of a changed one), without reading back the rows just saved: one
+        query per STALE_IDS_PER_QUERY indicator ids (indicator_id is accelerated) that leaves out, by _key, the
+        rows those indicators keep; all of a page's queries in one batch_find. A query's answer may be cut (by
+        rows or size): what it found is deleted and it is asked again, until every query finds nothing."""
+        queries = []
+        for ids in chunks(sorted(plan.rows_of), STALE_IDS_PER_QUERY):
+            query = {"feed_id": self.input.feed_id, "indicator_id": {"$in": ids}}
+            keep = [row["_key"] for indicator_id in ids for row in plan.rows_of[indicator_id]]
+            if keep:
+                query["_key"] = {"$nin": keep}
+            queries.append(query)
+        removed = 0
+        for _ in range(STALE_ROUNDS):
+            answers = self.indicators.find_each(queries, fields=["_key"])
+            found = [(query, rows) for query, rows in zip(queries, answers) if rows]
+            if not found:
+                return removed
+            removed += self._delete([row["_key"] for _, rows in found for row in rows])
+            queries = [query for query, _ in found]
+        raise RuntimeError(f"stale rows still found after {STALE_ROUNDS} rounds of deletes")
 
     def purge_expired(self, now):
         """Rows whose valid_until passed since the last run: the feed will not send them again. (Rows of an
         earlier model are left to _finish_upgrade: another indicator's old row may be all that holds an
         observable until its new rows are written.)"""
         expired = self.indicators.find({"feed_id": self.input.feed_id, "valid_until": {"$lt": now}},
-                                       fields=["indicator_id", "type", "value"])
+                                       fields=["feed_id", "indicator_id", "type", "value"])
         removed = self._delete([row["_key"] for row in expired if row["_key"] == _model_key(row)])
         self.stats.expired_purged += removed
         self.stats.rows_removed += removed
@@ -320,10 +380,11 @@ class FeedSync:
             self.indicators.delete_in("_key", keys)
         return len(keys)
 
-    def check_still_fetching(self):
-        """Between pages (the last one stored, its cursor saved): stop if another member fetches now."""
-        if not self.still_fetching():
-            raise NoLongerFetching()
+    def renew_lease(self):
+        """Before a run and between pages (the last one stored, its cursor saved): renew the sync lease, or stop
+        with LeaseLost before anything more is written."""
+        if self.lease is not None:
+            self.lease.renew()
 
 
 def _restart(checkpoint):
@@ -334,7 +395,7 @@ def _restart(checkpoint):
 
 def _model_key(row):
     """The key a row has in the current LOOKUP_MODEL (differs from its _key for rows of an earlier model)."""
-    return row_key(row.get("indicator_id"), row.get("type"), row.get("value"))
+    return row_key(row.get("feed_id"), row.get("indicator_id"), row.get("type"), row.get("value"))
 
 
 def _object_id(obj):

@@ -122,5 +122,5 @@ class TaxiiSync(FeedSync):
             self.save_checkpoint(checkpoint, **changes)
             if not (more and next_value):
                 return checkpoint.get("cursor")
-            self.check_still_fetching()
+            self.renew_lease()
             next_token = next_value

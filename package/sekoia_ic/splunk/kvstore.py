@@ -10,6 +10,8 @@ DEFAULT_MAX_ROWS_PER_QUERY = 50000
 # whose queries travel in the request body.
 IN_CHUNK = 200
 FIND_IN_CHUNK = 2000
+# Queries per batch_find request: well under limits.conf [kvstore] max_queries_per_batch (default 1,000).
+BATCH_QUERIES = 100
 
 
 def kvstore_limits(service):
@@ -33,13 +35,16 @@ def _limit(limits, key, default):
 def _paged(fetch, query, page_size):
     """Every document matching query, read in pages sorted by _key, each page starting after the last key of the
     one before (fetch(query, limit) -> one page). max_rows_per_query never truncates the answer, and rows that
-    the caller deletes or adds behind the last key read shift nothing (as skip/limit paging would)."""
+    the caller deletes or adds behind the last key read shift nothing (as skip/limit paging would).
+
+    Only an empty page ends the read: splunkd cuts a page at max_rows_per_query rows and also at
+    limits.conf [kvstore] max_size_per_result_mb of data, so a short page says nothing about what follows."""
     after = None
     while True:
         page = fetch(query if after is None else {"$and": [query, {"_key": {"$gt": after}}]}, page_size)
-        yield from page
-        if len(page) < page_size:
+        if not page:
             return
+        yield from page
         after = page[-1]["_key"]
 
 
@@ -66,6 +71,10 @@ class KVCollection:
             self.data.batch_save(*batch)
             written += len(batch)
         return written
+
+    def put(self, document):
+        """Upsert one document by its _key."""
+        self.data.batch_save(document)
 
     def find(self, query=None, fields=None):
         """Every document matching the query."""
@@ -94,6 +103,17 @@ class KVCollection:
 
         for part in chunks(sorted(set(values)), FIND_IN_CHUNK):
             yield from _paged(fetch, {field: {"$in": part}}, self.max_rows)
+
+    def find_each(self, queries, fields=None):
+        """[documents] of each query, one batch_find request per BATCH_QUERIES queries. Each list is only the first
+        page of its query's answer (splunkd may cut it by rows or size): callers that need every row repeat the
+        queries that returned something (sync.FeedSync removes what it finds, then asks again)."""
+        answers = []
+        for part in chunks(queries, BATCH_QUERIES):
+            request = [dict({"query": q, "limit": self.max_rows},
+                            **({"fields": sorted(set(fields) | {"_key"})} if fields else {})) for q in part]
+            answers.extend(self.data.batch_find(*request))
+        return answers
 
     def delete_where(self, query):
         if not query:

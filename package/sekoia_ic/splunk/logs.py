@@ -82,8 +82,12 @@ class EntryPoint:
         self.name = name
         self.log = logging.getLogger(name)
 
-    def start(self, level="INFO"):
-        setup(self.name, level)
+    def start(self, level="INFO", own=False):
+        """own=False (a script, one entry point per process): the root logger writes this entry point's file, so
+        the library's module loggers do too. own=True (a persistent REST handler: restmap.conf `driver` may put
+        several in one process): only this entry point's named logger, which does not propagate, writes it, and
+        the root logger is left alone, so that one handler's lines never land in another's log."""
+        setup(self.name, level, own=own)
         return self.log
 
 
@@ -111,9 +115,12 @@ def log_path(name):
     return os.path.join(home, "var", "log", "splunk", f"{name}.log")
 
 
-def setup(name, level="INFO"):
-    """Configure the root logger of this script: its log file, and errors also to stderr (splunkd.log)."""
-    root = logging.getLogger()
+def setup(name, level="INFO", own=False):
+    """Configure the root logger of this script (or, own=True, only the named logger `name`, not propagating):
+    its log file, and errors also to stderr (splunkd.log)."""
+    root = logging.getLogger(name) if own else logging.getLogger()
+    if own:
+        root.propagate = False
     for handler in list(root.handlers):
         root.removeHandler(handler)
     path = log_path(name)
@@ -131,7 +138,10 @@ def setup(name, level="INFO"):
         handler.setFormatter(logging.Formatter(FORMAT))
         handler.addFilter(SECRETS)
         root.addHandler(handler)
-    set_level(level)
+    if own:
+        root.setLevel(getattr(logging, str(level).upper(), logging.INFO))
+    else:
+        set_level(level)
     # urllib3 at DEBUG logs every URL with its query: useful, and never the Authorization header.
     return logging.getLogger(name)
 

@@ -11,12 +11,20 @@ except ImportError:  # outside splunkd (tests drive the handlers through the sam
     PersistentServerConnectionApplication = object
 
 
+_STARTED = set()  # the entry points whose logging this process has set up
+
+
 class PersistentHandler(PersistentServerConnectionApplication):
+    """Each handler logs through its own named, non-propagating logger (logs.EntryPoint.start(own=True)), set up
+    once per process; subclasses keep what is costly to build at class level (built once per process, not per
+    instance)."""
     LOG_NAME = "sekoia_ic_rest"
 
     def __init__(self, _command_line=None, _command_arg=None):
         super().__init__()
-        logs.EntryPoint(self.LOG_NAME).start()
+        if self.LOG_NAME not in _STARTED:
+            logs.EntryPoint(self.LOG_NAME).start(own=True)
+            _STARTED.add(self.LOG_NAME)
 
     def handleStream(self, handle, in_string):  # noqa: N802 - splunk's name
         raise NotImplementedError(f"{type(self).__name__} does not stream")

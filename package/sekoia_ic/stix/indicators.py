@@ -164,7 +164,7 @@ class Indicator:
                 value, hash_type, is_range = normalise(obs_type, raw_value, hash_type)
             except InvalidObservable:
                 continue
-            key = row_key(self.id, obs_type, value)
+            key = row_key(feed_id, self.id, obs_type, value)
             rows[key] = {
                 "_key": key, "value": value, "ic_value": raw_value[:MAX_VALUE_LENGTH], "type": obs_type,
                 "hash_type": hash_type, "is_range": is_range,

@@ -109,10 +109,11 @@ def observable_key(obs_type, value):
     return hashlib.sha1(f"{obs_type}\x00{value}".encode("utf-8")).hexdigest()
 
 
-def row_key(indicator_id, obs_type, value):
-    """The key of a lookup row: one row per (indicator, observable), so that each indicator adds and removes
-    exactly its own share of an observable that several indicators name (docs/design.md, "The lookup")."""
-    return hashlib.sha1(f"{indicator_id}\x00{obs_type}\x00{value}".encode("utf-8")).hexdigest()
+def row_key(feed_id, indicator_id, obs_type, value):
+    """The key of a lookup row: one row per (feed, indicator, observable), so that each indicator adds and removes
+    exactly its own share of an observable that several indicators name, and each feed its own rows of an
+    indicator that several feeds carry (docs/design.md, "The lookup" and "Several feeds")."""
+    return hashlib.sha1(f"{feed_id}\x00{indicator_id}\x00{obs_type}\x00{value}".encode("utf-8")).hexdigest()
 
 
 def detect_type(value):
