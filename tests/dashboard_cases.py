@@ -28,7 +28,7 @@ CHECKPOINT_FIELDS = ["_key", "input", "feed_id", "cursor", "initial_sync_done", 
                      "unsupported_patterns", "skipped_other_types", "errors", "source", "lookup_model",
                      "upgrade_started", "es_export_status", "es_export_time", "es_export_rows", "es_export_skipped",
                      "es_export_error", "upgrading", "lookup_state", "lag_minutes"]
-INPUT_FIELDS = ["input", "status", "lag_minutes", "last_success", "last_error_time", "last_error", "lookup_state",
+INPUT_FIELDS = ["input", "status", "synced_by", "fence", "lag_minutes", "last_success", "last_error_time", "last_error", "lookup_state",
                 "objects_seen", "rows_written", "rows_removed", "expired_purged", "invalid_objects",
                 "unsupported_patterns", "duration", "pages", "source", "last_run_end", "feed_id", "es_export_status",
                 "es_export_time", "es_export_rows", "es_export_error"]
@@ -41,6 +41,8 @@ INTERNAL_NOTE = (
 ERROR_FIELDS = ["last_seen", "log_level", "logger", "host", "occurrences", "latest_message"]
 MEMBER_FIELDS = ["member", "last_run", "runs", "last_message"]
 BY_FIELDS = ["type", "rows", "expiring_within_7_days"]
+LEASE_FIELDS = ["holder", "fence", "expires", "last_holder", "released"]
+PUSH_FIELDS = ["time", "host", "log_level", "logger", "message"]
 EMPTY_OVERVIEW = {
     "ds_setup": rows(SETUP_FIELDS),
     "ds_checkpoints": rows(CHECKPOINT_FIELDS),
@@ -54,6 +56,8 @@ EMPTY_OVERVIEW = {
     "ds_internal_access": rows(["Why the log panels are empty for you"]),
     "ds_errors": rows(ERROR_FIELDS),
     "ds_member": rows(MEMBER_FIELDS),
+    "ds_lease": rows(LEASE_FIELDS),
+    "ds_pushes": rows(PUSH_FIELDS),
 }
 
 OVERVIEW_FIRST_TIME_ADMIN = {
@@ -73,11 +77,11 @@ OVERVIEW_ADMIN_FAILING_INPUT = {
     "ds_skipped": rows(["skipped"], (3,)),
     "ds_inputs": rows(
         INPUT_FIELDS,
-        ("partner_feed", "error", 627, "2026-12-02 21:00:11", "2026-12-03 07:16:02", "HTTP 403 missing_permission: "
+        ("partner_feed", "error", "sh2", 41, 627, "2026-12-02 21:00:11", "2026-12-03 07:16:02", "HTTP 403 missing_permission: "
          "the key's role cannot read this feed", "rebuilding (upgrade from 1.0.0): the old rows serve until it ends",
          0, 0, 0, 0, 0, 0, 1.3, 0, "taxii", "2026-12-03 07:16:02", "0a1b2c3d-0000-4000-8000-000000000001",
          "error", "2026-12-03 07:16:03", None, "HTTPError: HTTP 500 Internal Server Error -- disk full"),
-        ("default", "success", 12, "2026-12-03 07:15:40", None, None, "current (model 2)", 2417, 2390, 27, 14, 1, 2,
+        ("default", "success", "sh2", 41, 12, "2026-12-03 07:15:40", None, None, "current (model 2)", 2417, 2390, 27, 14, 1, 2,
          41.2, 2, "rest", "2026-12-03 07:15:40", FEED, "ok", "2026-12-03 07:15:44", 811870, None)),
     "ds_errors": rows(
         ERROR_FIELDS,
@@ -87,6 +91,9 @@ OVERVIEW_ADMIN_FAILING_INPUT = {
         ("2026-12-03 06:58:13", "WARNING", "sekoialookup", "sh1", 2,
          "api_budget spent: 14 values left without IC context")),
     "ds_member": rows(MEMBER_FIELDS, ("sh2", "2026-12-03 07:16:02", 96, "feed d6092c37 synced: pages=2 objects=2417")),
+    "ds_lease": rows(LEASE_FIELDS, ("(free)", 41, "2026-12-03 07:18:02", "sh2", "2026-12-03 07:16:03")),
+    "ds_pushes": rows(PUSH_FIELDS, ("2026-12-03 06:40:12", "sh1", "INFO", "sekoia_ic_push",
+                                    "user=ana search=\"Sekoia IC - DNS\" collection=7f3c... sent 37 values: evil.example, ...")),
     "ds_by": rows(BY_FIELDS, ("ipv4-addr", 402113, 5120), ("domain-name", 288004, 3301), ("url", 80211, 2210),
                   ("file (sha256)", 30102, 120), ("email-addr", 11915, 54)),
 }
@@ -97,6 +104,7 @@ OVERVIEW_ANALYST = {
     "ds_internal_access": rows(["Why the log panels are empty for you"], *INTERNAL_NOTE),
     "ds_errors": rows(ERROR_FIELDS),
     "ds_member": rows(MEMBER_FIELDS),
+    "ds_pushes": rows(PUSH_FIELDS),
     "ds_by": rows(BY_FIELDS),
 }
 

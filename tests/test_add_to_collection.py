@@ -335,7 +335,9 @@ def test_alert_action_configuration():
     assert cam["technology"] == [{"vendor": "Sekoia.io", "product": "Intelligence Center"}]
     params = {k[len("param."):] for k in conf if k.startswith("param.") and k != "param._cam"}
     spec = (STAGE_DIR / "README" / "alert_actions.conf.spec").read_text()
-    assert params == set(re.findall(r"^param\.(\w+) =", spec, re.M)) - {"_cam"}
+    stanza = spec[spec.index("[sekoia_ic_add_to_collection]"):]
+    stanza = stanza[:stanza.find("\n[", 1)] if "\n[" in stanza else stanza  # up to the next action's stanza
+    assert params == set(re.findall(r"^param\.(\w+) =", stanza, re.M)) - {"_cam"}
     html = (STAGE_DIR / "default" / "data" / "ui" / "alerts" / "sekoia_ic_add_to_collection.html").read_text()
     assert params == set(re.findall(r'name="action\.sekoia_ic_add_to_collection\.param\.(\w+)"', html))
     authorize = read_conf(STAGE_DIR / "default" / "authorize.conf")
