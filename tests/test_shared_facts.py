@@ -16,7 +16,7 @@ def test_the_setup_page_holds_no_rule_of_its_own():
     """Regions, levels, defaults and validation live in Python; the page gets them from the endpoint's GET."""
     assert not (STAGE_DIR / "appserver" / "static" / "sekoia_ic_rules.js").exists()
     view = (DEFAULT / "data" / "ui" / "views" / "sekoia_ic_setup.xml").read_text()
-    assert "<option" not in view and 'script="setup.js"' in view
+    assert "<option" not in view and 'script="sekoia_rest.js,setup.js"' in view
     setup_js = (ROOT / "appserver" / "static" / "setup.js").read_text()
     for literal in ("FRA1", "d6092c37", "sekoia_ic:api_key", "DEBUG", "600", "storage/passwords", "configs/conf-",
                     "data/inputs", "apps/local"):

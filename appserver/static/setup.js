@@ -7,10 +7,9 @@
  *   POST sekoia_ic/setup {action: "save", ...}    validates the form and saves it, all or nothing where it can be
  *   POST sekoia_ic/setup {action: "remove_api_key"}
  * Besides it, only endpoints Splunk Web exposes by default: authentication/current-context (may this visitor edit?)
- * and search/jobs (Test connection runs | sekoiacheck). Requests go through Splunk Web's REST proxy
- * (/<locale>/splunkd/__raw/...) with the CSRF header X-Splunk-Form-Key from the splunkweb_csrf_token_<port> cookie
- * of the port this page came from. Plain JavaScript with no dependency and no other script, so the order in
- * which Simple XML runs dashboard scripts does not matter.
+ * and search/jobs (Test connection runs | sekoiacheck). Requests go through window.SekoiaRest (sekoia_rest.js:
+ * Splunk Web's REST proxy with this Splunk Web's CSRF token); this script waits for it, whatever order the
+ * dashboard's scripts load in. Plain JavaScript with no dependency.
  */
 (function () {
     "use strict";
@@ -69,64 +68,12 @@
     var state = null;       // the endpoint's last answer of the state
     var busy = false;
     var canEdit = false;
+    var rest = null;        // window.SekoiaRest (sekoia_rest.js): the way to splunkd through Splunk Web
     var username = "";      // the visitor, from authentication/current-context (search jobs run in their namespace)
 
     function $(id) { return document.getElementById(id); }
 
     function fieldId(name) { return "sekoia-" + name.replace(/_/g, "-"); }
-
-    function rootPath() {
-        // /en-US/app/sekoia_ic/sekoia_ic_setup -> /en-US (also behind a root_endpoint prefix)
-        var path = window.location.pathname;
-        var at = path.indexOf("/app/");
-        return at >= 0 ? path.substring(0, at) : "";
-    }
-
-    function csrfToken() {
-        // Splunk Web names its cookie after its own port: on a host with several Splunk Web instances, each one's
-        // token is in its own cookie. Behind a proxy on the default port, the one token there is.
-        var port = window.location.port || (window.location.protocol === "https:" ? "443" : "80");
-        var tokens = {};
-        document.cookie.split(";").forEach(function (part) {
-            var match = part.trim().match(/^splunkweb_csrf_token_(\d+)=(.*)$/);
-            if (match) { tokens[match[1]] = decodeURIComponent(match[2]); }
-        });
-        if (tokens[port] !== undefined) { return tokens[port]; }
-        var all = Object.keys(tokens);
-        return all.length === 1 ? tokens[all[0]] : "";
-    }
-
-    function request(method, path, data, form) {
-        var options = {
-            method: method,
-            credentials: "same-origin",
-            headers: { "X-Requested-With": "XMLHttpRequest", "X-Splunk-Form-Key": csrfToken() }
-        };
-        if (data) {
-            options.headers["Content-Type"] = form ? "application/x-www-form-urlencoded" : "application/json";
-            options.body = form ? Object.keys(data).map(function (k) {
-                return encodeURIComponent(k) + "=" + encodeURIComponent(data[k]);
-            }).join("&") : JSON.stringify(data);
-        }
-        var url = rootPath() + "/splunkd/__raw/" + path + (path.indexOf("?") >= 0 ? "&" : "?") + "output_mode=json";
-        return fetch(url, options).then(function (response) {
-            return response.text().then(function (text) {
-                var body = null;
-                try { body = text ? JSON.parse(text) : null; } catch (e) { body = null; }
-                if (!response.ok && !(body && body.result)) {
-                    var message = body && body.messages && body.messages.length ? body.messages[0].text :
-                        (body && body.error) || (body ? "" : response.status === 404 ?
-                            "Splunk Web does not forward this to splunkd: restart Splunk after installing the app " +
-                            "(its web.conf loads at start-up)" :
-                            "no answer from the app (a proxy in between, or splunkd took too long)");
-                    var error = new Error("HTTP " + response.status + (message ? ": " + message : ""));
-                    error.status = response.status;
-                    throw error;
-                }
-                return body;
-            });
-        });
-    }
 
     function setStatus(kind, text) {
         var status = $("sekoia-status");
@@ -194,12 +141,11 @@
     }
 
     function load() {
-        return request("GET", "services/authentication/current-context").then(function (body) {
-            var content = body && body.entry && body.entry.length ? body.entry[0].content : {};
-            canEdit = (content.capabilities || []).indexOf(EDIT_CAPABILITY) >= 0;
-            username = content.username || "";
+        return rest.currentContext().then(function (context) {
+            canEdit = context.capabilities.indexOf(EDIT_CAPABILITY) >= 0;
+            username = context.username;
             if (!canEdit) { return null; }
-            return request("GET", SETUP).then(function (answer) { state = answer; fill(); });
+            return rest.request("GET", SETUP).then(function (answer) { state = answer; fill(); });
         });
     }
 
@@ -240,7 +186,7 @@
         setBusy(true);
         setStatus("busy", "Saving…");
         var form = readForm();
-        return request("POST", SETUP, { action: "save", request_id: requestId(), form: form }).then(function (answer) {
+        return rest.request("POST", SETUP, { action: "save", request_id: requestId(), form: form }).then(function (answer) {
             showErrors(answer.errors);
             if (answer.state) {
                 state = answer.state;
@@ -270,7 +216,7 @@
         removeArmed = false;
         $("sekoia-remove-key").textContent = "Remove the saved key";
         setBusy(true);
-        return request("POST", SETUP, { action: "remove_api_key" }).then(function (answer) {
+        return rest.request("POST", SETUP, { action: "remove_api_key" }).then(function (answer) {
             state = answer.state;
             showState();
             setStatus("ok", "The API key is removed. The feed sync and sekoialookup's API context stop until a new " +
@@ -287,7 +233,7 @@
         if (busy) { return Promise.resolve(null); }
         setBusy(true);
         setStatus("busy", "Testing the saved settings against the Sekoia.io API…");
-        return request("POST", "servicesNS/" + encodeURIComponent(username) + "/" + APP + "/search/jobs",
+        return rest.request("POST", "servicesNS/" + encodeURIComponent(username) + "/" + APP + "/search/jobs",
                        { search: "| sekoiacheck", exec_mode: "oneshot" }, true)
             .then(function (body) {
                 var row = body && body.results && body.results[0];
@@ -332,7 +278,7 @@
         if (busy) { return Promise.resolve(null); }
         setBusy(true);
         $("sekoia-feeds-error").textContent = "";
-        return request("POST", SETUP, body).then(function (answer) {
+        return rest.request("POST", SETUP, body).then(function (answer) {
             if (answer && answer.state) { state = answer.state; showState(); renderFeeds(); }
             if (answer && answer.errors) {
                 $("sekoia-feeds-error").textContent = Object.keys(answer.errors).map(function (k) {
@@ -380,10 +326,20 @@
         });
     }
 
-    // Simple XML renders the html panel around the time this script runs: wait for the form (at most 10 s).
+    // Wait for the form and for sekoia_rest.js (at most 10 s): Simple XML renders the html panel around the time
+    // this script runs, and promises no order between a dashboard's scripts.
     var tries = 0;
     (function whenReady() {
-        if (document.getElementById("sekoia-setup-form")) { start(); return; }
-        if (tries++ < 200) { setTimeout(whenReady, 50); }
+        if (window.SekoiaRest && document.getElementById("sekoia-setup-form")) {
+            rest = window.SekoiaRest;
+            start();
+            return;
+        }
+        if (tries++ < 200) {
+            setTimeout(whenReady, 50);
+        } else if (document.getElementById("sekoia-setup")) {
+            document.getElementById("sekoia-setup").setAttribute("data-state", "error");
+            document.getElementById("sekoia-status").textContent = "The page's scripts did not load: reload the page.";
+        }
     }());
 }());

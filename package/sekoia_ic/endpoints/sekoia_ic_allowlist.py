@@ -13,18 +13,17 @@ collection's default.meta lets admins and sekoia_ic_allowlist_editor write), nev
                                                           IPv6 spelling, is one entry): {"entry": {...}}
     POST {"action": "remove", "key": "..."}               {"removed": key}
 """
-import json
 import time
 
 from splunklib.binding import HTTPError
 
 from ..constants import ALLOWLIST_COLLECTION
-from ..redaction import redact
 from ..stix.observables import TYPES, observable_key
 from ..splunk import logs
 from ..splunk.allowlist import FIELDS, is_live
 from ..splunk.kvstore import KVCollection
-from ..splunk.rest_handler import PersistentHandler, reply
+from ..splunk.rest_handler import (BadRequest, PersistentHandler, posted_action, reply, session_request,
+                                   splunkd_failure)
 from ..enrich.enricher import to_observable
 
 ENTRY = logs.EntryPoint("sekoia_ic_allowlist")
@@ -77,35 +76,24 @@ class AllowlistHandler(PersistentHandler):
     LOG_NAME = ENTRY.name
 
     def handle(self, in_string):
-        from ..splunk.settings import app_service
+        user = "?"
         try:
-            request = json.loads(in_string)
-            service = app_service(request["server"]["rest_uri"], request["session"]["authtoken"])
-            user = request["session"].get("user", "?")
-        except (ValueError, KeyError, TypeError):
-            return reply(400, {"error": "malformed request"})
-        now = time.time()
-        try:
+            request, service, user = session_request(in_string)
             collection = KVCollection(service, ALLOWLIST_COLLECTION)
+            now = time.time()
             if request.get("method") == "GET":
                 return reply(200, {"entries": list_entries(collection, now), "types": list(TYPES)})
             if request.get("method") != "POST":
                 return reply(405, {"error": "GET or POST"})
-            try:
-                body = json.loads(request.get("payload") or "")
-                action = body["action"]
-            except (ValueError, KeyError, TypeError):
-                return reply(400, {"error": "POST a JSON object with an action"})
-            if action == "add":
+            body = posted_action(request)
+            if body["action"] == "add":
                 return reply(*add(collection, body, user, now))
-            if action == "remove" and isinstance(body.get("key"), str) and body["key"]:
+            if body["action"] == "remove" and isinstance(body.get("key"), str) and body["key"]:
                 collection.delete_where({"_key": body["key"]})
                 log.info("user=%s removed allowlist entry %s", user, body["key"])
                 return reply(200, {"removed": body["key"]})
             return reply(400, {"error": "action must be add (value, type, reason, days) or remove (key)"})
-        except HTTPError as exc:
-            message = redact(str(exc))
-            log.error("user=%s: splunkd refused: %s", user, message)
-            return reply(exc.status if 400 <= exc.status < 600 else 502, {"error": message})
-        except OSError as exc:
-            return reply(502, {"error": f"splunkd did not answer: {type(exc).__name__}"})
+        except BadRequest as exc:
+            return reply(400, {"error": str(exc)})
+        except (HTTPError, OSError) as exc:
+            return splunkd_failure(exc, user, log)

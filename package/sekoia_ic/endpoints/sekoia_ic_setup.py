@@ -41,7 +41,8 @@ from ..constants import (API_KEY_USER, DEFAULT_FEED_ID, FEED_ID_PATTERN, FEED_IN
                          TIMEOUT_DEFAULT, TRUE)
 from ..regions import DEFAULT_REGION, REGIONS
 from ..splunk import credentials, feeds, logs
-from ..splunk.rest_handler import PersistentHandler, reply
+from ..splunk.rest_handler import (BadRequest, PersistentHandler, posted_action, reply, session_request,
+                                   splunkd_failure)
 from ..splunk.settings import CHECKS, check_settings
 from ..splunk.es_settings import ES_CHECKS, ES_TYPES, MAX_ROWS_LIMIT, check_es
 from ..regions import WEB_APPS
@@ -99,7 +100,8 @@ def public_view(state):
     settings["proxy_username"] = settings.get("proxy_username") or user
     return {"settings": settings, "secrets": dict(state["secrets"]), "unprotected": list(state["unprotected"]),
             "input": {k: v for k, v in state["input"].items() if k != "declared"},
-            "feeds": [dict(f) for f in state["feeds"]], "configured": state["configured"], "legacy_proxy_password": bool(password),
+            "feeds": [dict(f) for f in state["feeds"]], "configured": state["configured"],
+            "legacy_proxy_password": bool(password),
             "rules": {"regions": REGIONS, "default_region": DEFAULT_REGION, "log_levels": list(LOG_LEVELS),
                       "timeout_default": TIMEOUT_DEFAULT, "default_feed_id": DEFAULT_FEED_ID,
                       "es_types": list(ES_TYPES), "es_max_rows_limit": MAX_ROWS_LIMIT},
@@ -159,7 +161,8 @@ class _Save:
         key = form.get("api_key", "").strip()
         if key:
             self._secret("the new API key", lambda: credentials.write(service, API_KEY_USER, key))
-            self._do(f"restricting the saved {API_KEY_USER} to admins", lambda: credentials.protect(service, API_KEY_USER))
+            self._do(f"restricting the saved {API_KEY_USER} to admins",
+                     lambda: credentials.protect(service, API_KEY_USER))
         legacy = split_proxy(previous.get("proxy_url", ""))[2]
         proxy_password = form.get("proxy_password") or (legacy if values["proxy_username"] else "")
         if proxy_password and values["proxy_username"]:
@@ -395,23 +398,15 @@ class SetupHandler(PersistentHandler):
     LOG_NAME = ENTRY.name
 
     def handle(self, in_string):
-        from ..splunk.settings import app_service
+        user = "?"
         try:
-            request = json.loads(in_string)
-            service = app_service(request["server"]["rest_uri"], request["session"]["authtoken"])
-            user = request["session"].get("user", "?")
-        except (ValueError, KeyError, TypeError):
-            return reply(400, {"error": "malformed request"})
-        try:
+            request, service, user = session_request(in_string)
             if request.get("method") == "GET":
                 return reply(200, public_view(read_state(service)))
             if request.get("method") != "POST":
                 return reply(405, {"error": "GET or POST"})
-            try:
-                body = json.loads(request.get("payload") or "")
-                action = body["action"]
-            except (ValueError, KeyError, TypeError):
-                return reply(400, {"error": "POST a JSON object with an action"})
+            body = posted_action(request)
+            action = body["action"]
             if action == "remove_api_key":
                 with _SAVES:
                     credentials.delete(service, API_KEY_USER)
@@ -427,14 +422,10 @@ class SetupHandler(PersistentHandler):
                 return reply(400, {"error": "action must be save (with a form), remove_api_key, add_feed or "
                                             "remove_feed"})
             return reply(*self._save_once(service, body, user))
-        except HTTPError as exc:
-            message = redaction.redact(str(exc))
-            log.error("user=%s: splunkd refused: %s", user, message)
-            return reply(exc.status if 400 <= exc.status < 600 else 502, {"error": message})
-        except OSError as exc:
-            message = f"splunkd did not answer: {redaction.redact(str(exc))}"
-            log.error("user=%s: %s", user, message)
-            return reply(502, {"error": message})
+        except BadRequest as exc:
+            return reply(400, {"error": str(exc)})
+        except (HTTPError, OSError) as exc:
+            return splunkd_failure(exc, user, log)
 
     @staticmethod
     def _save_once(service, body, user):

@@ -248,7 +248,8 @@ class FeedSync:
     def _finish_upgrade(self, checkpoint):
         """After a whole pull in the new model: remove every row of the feed that is not of it."""
         stale = []
-        for row in self.indicators.find({"feed_id": self.input.feed_id}, fields=["feed_id", "indicator_id", "type", "value"]):
+        for row in self.indicators.find({"feed_id": self.input.feed_id},
+                                        fields=["feed_id", "indicator_id", "type", "value"]):
             if row["_key"] != _model_key(row):
                 stale.append(row["_key"])
                 if len(stale) >= 1000:  # keyset paging is not disturbed by deletes behind it

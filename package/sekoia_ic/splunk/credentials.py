@@ -2,7 +2,8 @@
 with an admin's own session by the setup endpoint (endpoints/sekoia_ic_setup.py).
 
 A credential belongs to the namespace it is created in: the service given is the app's (nobody/sekoia_ic, see
-splunk/settings.py app_service), so the entity is `/servicesNS/nobody/sekoia_ic/storage/passwords/sekoia_ic:<user>:`. Its
+splunk/settings.py app_service), so the entity is
+`/servicesNS/nobody/sekoia_ic/storage/passwords/sekoia_ic:<user>:`. Its
 ACL is then made admin-only, with `sharing` and `owner` in the request body: splunklib's post(owner=, sharing=)
 would put them into the URL's namespace instead, which splunkd answers 404 (docs/design.md, "Secrets"). A
 read-back proves the ACL took.

@@ -69,3 +69,38 @@ def system_request(in_string, parse, log):
         log.error("malformed request from splunkd: %s", type(exc).__name__)
         return None, reply(400, {"error": "malformed request"}), None
     return parsed, service, (request.get("session") or {}).get("user", "?")
+
+
+def session_request(in_string):
+    """What a request to a handler that acts with the user's own session brings: (the request, the app's service
+    with the session's token, the session's user), or BadRequest."""
+    from .settings import app_service
+    try:
+        request = json.loads(in_string)
+        service = app_service(request["server"]["rest_uri"], request["session"]["authtoken"])
+        return request, service, request["session"].get("user", "?")
+    except (ValueError, KeyError, TypeError):
+        raise BadRequest("malformed request") from None
+
+
+def posted_action(request):
+    """The JSON object a POST carries, with an "action", or BadRequest."""
+    try:
+        body = json.loads(request.get("payload") or "")
+        body["action"]  # noqa: B018 - an object with an action, or BadRequest
+    except (ValueError, KeyError, TypeError):
+        raise BadRequest("POST a JSON object with an action") from None
+    return body
+
+
+def splunkd_failure(exc, user, log):
+    """The reply when splunkd refused a call (HTTPError: its status and words) or did not answer (OSError)."""
+    from .. import redaction
+    status = getattr(exc, "status", None)
+    if isinstance(status, int):
+        message = redaction.redact(str(exc))
+        log.error("user=%s: splunkd refused: %s", user, message)
+        return reply(status if 400 <= status < 600 else 502, {"error": message})
+    message = f"splunkd did not answer: {redaction.redact(str(exc))}"
+    log.error("user=%s: %s", user, message)
+    return reply(502, {"error": message})

@@ -8,8 +8,8 @@ from splunklib import binding, client
 
 from .. import APP_NAME, redaction
 from ..ic.errors import ConfigurationError
-from ..constants import (API_KEY_USER, COLLECTION_ID_PATTERN, FALSE, LOG_LEVELS, NO_API_KEY, PASSWORD_REALM, PROXY_PASSWORD_USER,
-                    TIMEOUT_DEFAULT, TIMEOUT_MAX, TRUE)
+from ..constants import (API_KEY_USER, COLLECTION_ID_PATTERN, FALSE, LOG_LEVELS, NO_API_KEY, PASSWORD_REALM,
+                         PROXY_PASSWORD_USER, TIMEOUT_DEFAULT, TIMEOUT_MAX, TRUE)
 from ..regions import DEFAULT_REGION, REGIONS, check_http_url
 
 
