@@ -62,7 +62,7 @@ def test_the_open_link_follows_the_region_saved(splunkd):
 
 def test_a_later_failure_puts_the_es_block_and_the_link_back(splunkd):
     splunkd.set_password("sekoia_ic", "api_key", "old")
-    splunkd.inject_failure(r"data/inputs/sekoia_ic_feed/default$", status=500, message="boom", method="POST")
+    splunkd.inject_failure(r"configs/conf-sekoia_ic(/feed:default)?$", status=500, message="boom", method="POST")
     status, answer = save(splunkd, api_key="", region="USA1", feed_id="another-feed", **ES_FORM)
     assert answer["result"] == "not_saved", answer
     assert splunkd.confs["sekoia_ic"]["es"]["enabled"] == "false"
