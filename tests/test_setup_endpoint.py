@@ -64,7 +64,8 @@ def test_the_endpoint_validates_as_the_python_settings_do(splunkd, case):
 
 @pytest.mark.parametrize("form, field", [({"api_key": ""}, "api_key"), ({"api_key": "a b"}, "api_key"),
                                          ({"feed_id": "../x"}, "feed_id"), ({"enable_feed": "yes"}, "enable_feed"),
-                                         ({"timeout": 30}, "timeout"), ({"proxy_password": "p"}, "proxy_password")])
+                                         ({"timeout": 30}, "timeout"), ({"proxy_password": "p"}, "proxy_password"),
+                                         ({"verify_ssl": "maybe"}, "verify_ssl")])
 def test_a_bad_form_writes_nothing(splunkd, form, field):
     before = repr(splunkd.confs) + repr(splunkd.passwords)
     status, answer = save(splunkd, **form)

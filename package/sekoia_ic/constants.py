@@ -1,7 +1,6 @@
 """Facts more than one part of the app relies on, defined once here. The setup page gets what it needs of them
-from the app's endpoint (setup_endpoint.py); .conf files and docs that repeat one are checked against here by
-tests (tests/test_shared_facts.py). Standard library only."""
-from .regions import DEFAULT_REGION, REGIONS
+from the app's endpoint (endpoints/sekoia_ic_setup.py); .conf files and docs that repeat one are checked against
+here by tests (tests/test_shared_facts.py). Standard library only."""
 
 DEFAULT_FEED_ID = "d6092c37-d8d7-45c3-8aff-c4dc26030608"
 # A feed id is a UUID, or at least a path-safe identifier (the input refuses anything else).

@@ -116,7 +116,6 @@ def validate(form, state):
     written["region"] = (written["region"] or DEFAULT_REGION).upper()
     written["log_level"] = (written["log_level"] or "INFO").upper()
     written["verify_ssl"] = "true" if _is_true(form.get("verify_ssl", True)) else "false"
-    errors.pop("verify_ssl", None)
     key = text.get("api_key", "")
     if not key.strip():
         if not state["secrets"][API_KEY_USER]:

@@ -15,6 +15,7 @@ from ..constants import INDICATORS_COLLECTION
 from ..stix.observables import (TYPES, InvalidObservable, canonical_ipv4_number, detect_type, is_public_ip,
                                 normalise, unpad_ipv4)
 from ..stix.summaries import NOT_MATCHED, VERSION, combine, live, summarise_rows
+from ..splunk.allowlist import Allowlist
 from ..splunk.logs import Once
 from .output_fields import fields_for, indicator_rows
 
@@ -139,7 +140,6 @@ class Enricher:
     def allowlist(self):
         """The live allowlist entries, read at the first chunk; an unreadable allowlist is said once and is empty."""
         if self._allowlist is None:
-            from ..splunk.allowlist import Allowlist
             self._allowlist = Allowlist()
             if self._allowlist_loader is not None:
                 try:

@@ -20,7 +20,6 @@ import os
 import time
 import uuid
 
-from .. import APP_NAME
 from ..constants import CHECKPOINTS_COLLECTION, INDICATORS_COLLECTION
 from ..redaction import redact
 from ..splunk.allowlist import Allowlist
