@@ -169,7 +169,7 @@ def test_more_than_a_thousand_values_go_in_parts_under_the_rate_budget(ready, ic
     assert [len(b) for b in batches] == [100] * 23 + [45]
     assert [v for b in batches for v in b] == [f"h{n}.example.com" for n in range(2345)]
     assert ready.count("POST", "sekoia_ic/push") == 3  # 1000 + 1000 + 345
-    assert ic.max_requests_in(0.95) <= 5  # 5 a second, measured where the answers are timed (jitter)
+    assert ic.max_requests_in(1.0) <= 5  # counted at arrival, as the firewall counts
 
 
 def test_dry_run_sends_nothing_and_says_what_it_would_send(ready, ic, tmp_path):

@@ -27,7 +27,7 @@ def test_requests_are_spaced_by_the_rate():
     for _ in range(4):
         rate.acquire()
         starts.append(clock.now)
-    assert [round(b - a, 6) for a, b in zip(starts, starts[1:])] == [0.2, 0.2, 0.2]
+    assert [round(b - a, 6) for a, b in zip(starts, starts[1:])] == [0.22, 0.22, 0.22]  # 1/5 s and the 10 % arrival margin
 
 
 def test_a_deadline_inside_a_hold_is_a_rate_limit():
@@ -45,6 +45,46 @@ def test_after_the_hold_a_missed_deadline_is_no_longer_a_rate_limit():
     rate.hold(1)
     clock.now += 2  # the Retry-After is over
     rate.acquire()
-    with pytest.raises(BudgetExceeded) as raised:  # the next slot is 0.2 s away: ordinary spacing
+    with pytest.raises(BudgetExceeded) as raised:  # the next slot is 0.22 s away: ordinary spacing
         rate.acquire(deadline=clock.now + 0.1)
     assert not raised.value.rate_limited
+
+
+class LateClock(Clock):
+    """A sleeper that wakes up `late` seconds after it asked the first time (a loaded machine)."""
+
+    def __init__(self, late):
+        super().__init__()
+        self.late = late
+
+    def sleep(self, seconds):
+        self.now += seconds + self.late
+        self.late = 0.0
+
+
+def test_a_late_departure_pushes_the_next_one_back():
+    # The firewall counts arrivals: a request that leaves late must not bring the next one closer to it.
+    clock = LateClock(late=0.1)
+    rate = limiter(clock)
+    departures = []
+    for _ in range(3):
+        rate.acquire()
+        departures.append(clock.now)
+    assert [round(b - a, 6) for a, b in zip(departures, departures[1:])] == [0.32, 0.22]
+
+
+def test_the_host_budget_counts_from_real_departures(tmp_path, monkeypatch):
+    import time
+    from sekoia_ic.ic import ratelimit
+    real_sleep, late = time.sleep, [0.1]
+
+    def late_sleep(seconds):
+        real_sleep(seconds + (late.pop() if late and seconds > ratelimit.POLL else 0.0))
+    monkeypatch.setattr(ratelimit.time, "sleep", late_sleep)
+    host = ratelimit.HostLimiter(str(tmp_path))
+    departures = []
+    for _ in range(4):
+        host.acquire()
+        departures.append(time.time())
+        host.release()
+    assert min(b - a for a, b in zip(departures, departures[1:])) >= host.interval

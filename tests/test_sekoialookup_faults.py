@@ -250,8 +250,7 @@ def test_concurrent_searches_and_the_feed_share_one_request_budget(configured_sp
     for process, _, answers in results:
         assert process.returncode == 0 and len(records_of(answers)) == 8
     assert len(ic.requests) >= 24 + 7
-    # Arrival times jitter by a few ms around the 0.2 s spacing: measure over 0.95 s.
-    assert ic.max_requests_in(0.95) <= 5
+    assert ic.max_requests_in(1.0) <= 5  # counted at arrival, as the firewall counts
     assert ic.max_errors_in(10.0) <= 2
 
 

@@ -5,7 +5,9 @@ error answers in 10 seconds. Every search, the feed input and `sekoiacheck` of o
 address, so HostLimiter keeps the budget for all of them together: its state lives in files under
 $SPLUNK_HOME/var/run/splunk/sekoia_ic/, guarded by flock (released by the OS when a process dies, even by kill -9).
 
-- Requests are spaced 1/rate seconds apart, host-wide.
+- Requests are spaced (1 + ARRIVAL_MARGIN)/rate seconds apart, host-wide, counted from the moment each one was
+  let go (never from a reserved time it may wake up late for). The firewall counts arrivals and the app controls
+  departures: the margin absorbs the transit jitter between the two, so arrivals too stay under the rate.
 - At most 2 requests are in flight at once, and fewer after an error: a request holds 1 + (error answers in the
   last 10 s) of the 2 in-flight slots, and none starts while 2 errors fall in the window. Whatever the requests
   in flight answer, the errors of any 10 s stay at most 2.
@@ -24,6 +26,7 @@ except ImportError:  # Windows: no flock; each process keeps its own budget (Rat
     fcntl = None
 
 RATE = 5.0
+ARRIVAL_MARGIN = 0.1  # 10 % more than 1/RATE between two departures
 MAX_ERRORS = 2
 ERROR_WINDOW = 10.0
 POLL = 0.01
@@ -37,30 +40,39 @@ class BudgetExceeded(Exception):
         self.rate_limited = rate_limited
 
 
+def spacing(rate_per_second):
+    """Seconds between two departures for at most rate_per_second arrivals a second."""
+    if rate_per_second <= 0:
+        raise ValueError("rate_per_second must be positive")
+    return (1.0 + ARRIVAL_MARGIN) / rate_per_second
+
+
 class RateLimiter:
-    """Spaces requests at least 1/rate seconds apart within this process (a leaky bucket with no burst)."""
+    """Spaces requests spacing(rate) apart within this process (a leaky bucket with no burst)."""
 
     def __init__(self, rate_per_second=RATE, clock=time.monotonic, sleep=time.sleep):
-        if rate_per_second <= 0:
-            raise ValueError("rate_per_second must be positive")
-        self.interval = 1.0 / rate_per_second
+        self.interval = spacing(rate_per_second)
         self._clock = clock
         self._sleep = sleep
-        self._lock = threading.Lock()
+        self._turn = threading.Lock()  # one waiter at a time: the next slot counts from a real departure
+        self._lock = threading.Lock()  # the state, also for hold() while a waiter sleeps
         self._next_slot = 0.0
         self._held_until = 0.0  # the end of the last 429's Retry-After
 
     def acquire(self, deadline=None):
         """Block until this caller may send one request."""
-        with self._lock:
-            now = self._clock()
-            slot = max(now, self._next_slot)
-            if deadline is not None and slot > deadline:
-                raise BudgetExceeded("no request slot before the deadline", rate_limited=self._held_until > deadline)
-            self._next_slot = slot + self.interval
-        wait = slot - now
-        if wait > 0:
-            self._sleep(wait)
+        with self._turn:
+            while True:
+                with self._lock:
+                    now = self._clock()
+                    slot = max(now, self._next_slot, self._held_until)
+                    if slot <= now:
+                        self._next_slot = now + self.interval
+                        return
+                    if deadline is not None and slot > deadline:
+                        raise BudgetExceeded("no request slot before the deadline",
+                                             rate_limited=self._held_until > deadline)
+                self._sleep(slot - now)
 
     def release(self, error=False):
         """The request that acquired has its answer (nothing to do within one process)."""
@@ -80,7 +92,7 @@ class HostLimiter:
 
     def __init__(self, directory, rate_per_second=RATE, max_errors=MAX_ERRORS, window=ERROR_WINDOW):
         os.makedirs(directory, exist_ok=True)
-        self.interval = 1.0 / rate_per_second
+        self.interval = spacing(rate_per_second)
         self.max_errors = max_errors
         self.window = window
         self._state_path = os.path.join(directory, "state.json")
@@ -138,17 +150,14 @@ class HostLimiter:
                         now = time.time()
                         errors = self._recent_errors(state.data, now)
                         slot = max(state.data.get("next_slot", 0.0), state.data.get("held_until", 0.0), now)
-                        if len(errors) < self.max_errors and len(slots) >= 1 + len(errors) \
-                                and (deadline is None or slot <= deadline):
-                            state.data["next_slot"] = slot + self.interval
+                        if len(errors) < self.max_errors and len(slots) >= 1 + len(errors) and slot <= now:
+                            state.data["next_slot"] = now + self.interval  # from this real departure
                             state.data["errors"] = errors
                             state.changed = True
                             self._held.slots = slots
-                            break
+                            return
                     _close_all(slots)
             time.sleep(POLL)
-        if slot > time.time():
-            time.sleep(slot - time.time())
 
     def note_error(self):
         self._held.error = True
