@@ -326,8 +326,9 @@ def main():
     options.repeats = options.repeats or (2 if options.quick else 3)
     if options.quick:
         feed_sizes = [2_000, 20_000]
-        lookup_plan = [(10_000, 1, "local miss"), (100_000, 100, "local miss"), (100_000, 10_000, "local miss"),
-                       (100_000, 10_000, "local ranges"), (100_000, 10_000, "api cached"), (10_000, 20, "api cold")]
+        lookup_plan = [(10_000, 1, "local miss"), (100_000, 100, "local miss"), (10_000, 10_000, "local miss"),
+                       (100_000, 10_000, "local miss"), (100_000, 10_000, "local ranges"),
+                       (10_000, 10_000, "api cached"), (100_000, 10_000, "api cached"), (10_000, 20, "api cold")]
     else:
         feed_sizes = [10_000, 100_000, 1_000_000]
         lookup_plan = [(e, d, "local miss") for e in (10_000, 100_000, 1_000_000) for d in (1, 100, 10_000)]

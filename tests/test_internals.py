@@ -98,3 +98,27 @@ def test_splunklib_record_writer_v2_state_the_fast_writer_uses():
     assert type(command._record_writer) is FastRecordWriterV2
     command._record_writer.write_records([{"a": "1"}, {"a": "2"}])
     assert command._record_writer._pending_record_count == 2 and command._record_writer._fieldnames == ["a"]
+
+
+def test_splunklib_makes_the_v2_writer_before_prepare_and_takes_write_records_before_stream():
+    # So the app swaps in FastRecordWriterV2 in prepare(): swapped in stream(), the first chunk (up to 50,000
+    # records) would still go through the write_records splunklib had already taken from the stock writer.
+    source = inspect.getsource(search_command.SearchCommand._process_protocol_v2)
+    assert source.index("self._record_writer = RecordWriterV2(") < source.index("self.prepare()")
+    assert "self._record_writer.write_records(process(records))" in \
+        inspect.getsource(search_command.SearchCommand._execute_chunk_v2)
+
+
+def test_sekoialookup_has_the_fast_writer_from_its_first_chunk():
+    import io
+
+    from splunklib.searchcommands.internals import RecordWriterV2
+
+    from sekoia_ic.enrich.sekoialookup import SekoiaLookupCommand
+    from sekoia_ic.splunk.library_internals import FastRecordWriterV2
+
+    command = SekoiaLookupCommand()
+    command._record_writer = RecordWriterV2(io.BytesIO(), 50_000)  # as splunklib sets it before prepare()
+    command.field = "dest_ip"
+    command.prepare()
+    assert type(command._record_writer) is FastRecordWriterV2

@@ -17,9 +17,11 @@ FAST = os.environ.get("ECHO_FAST") == "1"
 
 
 class Echo:
-    def stream(self, records):
+    def prepare(self):
         if FAST:
             use_fast_record_writer(self)
+
+    def stream(self, records):
         chunk = list(records)
         for n, record in enumerate(chunk):
             record["read_as"] = hashlib.sha1(repr(list(record.items())).encode()).hexdigest()

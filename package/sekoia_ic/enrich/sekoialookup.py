@@ -83,6 +83,8 @@ class SekoiaLookupCommand(RepeatableFieldOption, FastRecordReader, StreamingComm
         self._once = logs.Once(self._say)  # each message once per search, whoever raises it
 
     def prepare(self):
+        # Here, not in stream(): splunklib takes the writer's write_records before it calls stream().
+        use_fast_record_writer(self)
         fields = [f.strip() for f in (self.field or "").split(",") if f.strip()]
         fields += [f for f in (self.fieldnames or []) if f not in fields]
         self._fields = [f for f in fields if FIELD_NAME.match(f)]
@@ -130,7 +132,6 @@ class SekoiaLookupCommand(RepeatableFieldOption, FastRecordReader, StreamingComm
         produced = ()
         try:
             if self._enricher is None:
-                use_fast_record_writer(self)
                 self._enricher = self._make_enricher()
             if self.per_indicator:
                 chunk, produced = self._enricher.expand_chunk(chunk)
