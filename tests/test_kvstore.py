@@ -38,3 +38,20 @@ def test_a_page_cut_by_size_is_not_the_end(splunkd):
     requests = splunkd.count(path_pattern="sekoia_ic_context_cache")
     assert list(cache.find({"expires": {"$gt": 1000}})) == []
     assert splunkd.count(path_pattern="sekoia_ic_context_cache") - requests == 1  # an empty first page ends it
+
+
+def test_a_key_read_ends_when_every_key_was_read(splunkd):
+    """One document per _key: once all the keys asked for were read, no request for the empty page; a key that
+    is absent, or pages cut short by size, still read on until an empty page."""
+    cache = KVCollection(app_service(splunkd.uri, SESSION_KEY), CONTEXT_CACHE_COLLECTION)
+    cache.save([{"_key": f"{n:04d}", "expires": n} for n in range(2500)])
+    keys = [f"{n:04d}" for n in range(2500)]
+    before = splunkd.count(path_pattern="batch_find")
+    assert sorted(d["_key"] for d in cache.find_in("_key", keys)) == keys
+    assert splunkd.count(path_pattern="batch_find") - before == 2  # 2000 keys, then 500: one page each
+    before = splunkd.count(path_pattern="batch_find")
+    assert sorted(d["_key"] for d in cache.find_in("_key", keys[:10] + ["absent"])) == keys[:10]
+    assert splunkd.count(path_pattern="batch_find") - before == 2  # the page, then the empty page
+    splunkd.set_conf("limits", "kvstore", max_rows_per_query=50, max_size_per_result_mb=0.0005)
+    cut = KVCollection(app_service(splunkd.uri, SESSION_KEY), CONTEXT_CACHE_COLLECTION)
+    assert sorted(d["_key"] for d in cut.find_in("_key", keys[:40])) == keys[:40]

@@ -292,6 +292,10 @@ class Enricher:
             soon = now + self._answers_window
             built, lasting = {}, set()
             for o, s in results.items():
+                if s is NOT_MATCHED:  # most values: nothing to re-check against the clock, no fields to build
+                    built[o] = Answer(o, s, self._unmatched)
+                    lasting.add(o)
+                    continue
                 s = live(s, now)
                 built[o] = Answer(o, s, fields_for(self.prefix, [(o, s)], self._unmatched))
                 if not any(e.get("valid_until") is not None and e["valid_until"] <= soon for e in s["indicators"]):

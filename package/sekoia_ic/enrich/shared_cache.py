@@ -11,8 +11,11 @@ import hashlib
 import json
 
 from ..constants import CONTEXT_CACHE_COLLECTION
-from ..stix.summaries import VERSION
+from ..stix.summaries import NOT_MATCHED, VERSION
 from ..splunk.kvstore import KVCollection
+
+
+_NOT_MATCHED_TEXT = json.dumps(NOT_MATCHED)  # what save_answers writes for an observable the IC does not know
 
 
 def observable_key(obs_type, value):
@@ -31,6 +34,9 @@ def read_answers(cache, observables, now):
     answers = {}
     for row in cache.find_in("_key", keys, fields=["context", "expires"]):
         if row.get("_key") in keys and isinstance(row.get("expires"), (int, float)) and row["expires"] > now:
+            if row["context"] == _NOT_MATCHED_TEXT:  # most answers: "the IC does not know it", read as is
+                answers[keys[row["_key"]]] = NOT_MATCHED
+                continue
             try:
                 summary = json.loads(row["context"])
             except (TypeError, ValueError):

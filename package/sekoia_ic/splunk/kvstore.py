@@ -94,7 +94,8 @@ class KVCollection:
 
     def find_in(self, field, values, fields=None):
         """Documents whose field is one of values: one batch_find request (its query in the body) per
-        FIND_IN_CHUNK values and page."""
+        FIND_IN_CHUNK values and page. On `_key` (one document per value), a part whose every key was read needs
+        no request for the empty page that ends any other read."""
         def fetch(page_query, limit):
             request = {"query": page_query, "sort": [{"_key": 1}], "limit": limit}
             if fields:
@@ -102,7 +103,13 @@ class KVCollection:
             return self.data.batch_find(request)[0]
 
         for part in chunks(sorted(set(values)), FIND_IN_CHUNK):
-            yield from _paged(fetch, {field: {"$in": part}}, self.max_rows)
+            missing = set(part) if field == "_key" else None
+            for document in _paged(fetch, {field: {"$in": part}}, self.max_rows):
+                yield document
+                if missing is not None:
+                    missing.discard(document.get("_key"))
+                    if not missing:
+                        break
 
     def find_each(self, queries, fields=None):
         """[documents] of each query, one batch_find request per BATCH_QUERIES queries. Each list is only the first

@@ -65,6 +65,8 @@ def _confidence(value):
 
 def summary(entries, inactive=(), **extra):
     """A summary of live entries (ordered most recently modified first) and (id, reason) inactive pairs."""
+    if not entries and not inactive and not extra:
+        return NOT_MATCHED  # the one shared "nothing known" summary (never changed in place)
     ordered = sorted(entries, key=lambda e: e.get("modified") if e.get("modified") is not None else float("-inf"),
                      reverse=True)
     out = {"v": VERSION, "matched": bool(ordered), "indicators": ordered}
@@ -145,6 +147,14 @@ def combine(local, api):
     entry (threats, sources), marked "both"."""
     if api.get("v") != VERSION:
         return local
+    if not (local.get("indicators") or local.get("inactive_indicator_id") or "error" in local
+            or "allowlisted" in local):
+        return api  # the lookup adds nothing (mode=api, or no local row): what merge() would rebuild from it
+    return merge(local, api)
+
+
+def merge(local, api):
+    """combine() of a local summary that holds something."""
     gone = dict(zip(api.get("inactive_indicator_id") or [], api.get("inactive_reason") or []))
     gone.update((i, r) for i, r in zip(local.get("inactive_indicator_id") or [], local.get("inactive_reason") or [])
                 if i not in gone)
