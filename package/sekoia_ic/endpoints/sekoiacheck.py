@@ -2,10 +2,10 @@
 reading one object of the configured feed (the sekoia_ic_feed://default input's feed_id) or of the feed given.
 The setup page's "Test connection" runs it; admins can run it from the search bar too.
 
-`| sekoiacheck rows=<macro>[,...]` or `datamodel=<name>[,...]` checks the CIM data models instead (datamodels.py):
-one row per data model; `sekoia_ic_problem` is its message when it is not ok, else empty. The correlation searches append
-the problem rows (macro sekoia_ic_datamodel_problem), so that a data model that is not accelerated gives one clear
-row, not an empty result."""
+`| sekoiacheck rows=<macro>[,...]` or `datamodel=<name>[,...]` checks the CIM data models instead
+(datamodels.py): one row per data model; `sekoia_ic_problem` is its message when it is not ok, else empty. The
+correlation searches append the problem rows (macro sekoia_ic_datamodel_problem), so that a data model that is
+not accelerated gives one clear row, not an empty result."""
 from splunklib.searchcommands import Configuration, GeneratingCommand, Option, dispatch, validators
 
 from ..constants import FEED_ID_PATTERN
