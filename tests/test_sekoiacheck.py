@@ -4,7 +4,7 @@ import socket
 import pytest
 
 from tests.chunked import run_command
-from tests.conftest import API_KEY, STAGE_DIR
+from tests.conftest import API_KEY, SESSION_KEY, STAGE_DIR
 
 SCRIPT = STAGE_DIR / "bin" / "sekoiacheck.py"
 
@@ -92,3 +92,101 @@ def test_a_key_that_may_not_view_the_collection(configured_splunkd, ic, tmp_path
     configured_splunkd.set_conf("sekoia_ic", "settings", default_collection_id=COLLECTION)
     row = check(configured_splunkd, tmp_path)
     assert row["code"] == "missing_permission" and '"View IOC collections"' in row["message"]
+
+
+# ---------------------------------------------------------------------------------------------- data models
+# `| sekoiacheck rows=<macro>` / `datamodel=<name>`: is the data model a correlation search reads visible from the
+# app and accelerated, asked of splunkd (datamodel/model/{name}) with the searching user's session. The stand-in
+# answers as the REST reference says (tests/standins/splunkd.py; tests/test_splunkd_standin.py checks it).
+ANALYST_KEY = "analyst-key"
+NETWORK = "sekoia_ic_network_rows"
+MATCH_FIELDS = {"indicator_id", "indicator_name", "src_ip", "dest_ip", "src", "dest", "query", "url", "file_hash",
+                "src_user", "recipient", "confidence", "risk_score"}
+
+
+def check_models(splunkd, tmp_path, *args, session_key=ANALYST_KEY):
+    if session_key == ANALYST_KEY:
+        splunkd.add_session(ANALYST_KEY, "ana", ["sekoia_ic_analyst"])
+    process, getinfo, answers = run_command(splunkd.uri, list(args), [[]], tmp_path, script=SCRIPT,
+                                            command="sekoiacheck", session_key=session_key)
+    assert getinfo[0]["generating"] is True and b"Traceback" not in process.stdout + process.stderr
+    rows = [r for _, chunk in answers for r in chunk]
+    for row in rows:
+        assert not set(row) & MATCH_FIELDS, row  # never a row that looks like a match
+        assert row["sekoia_ic_problem"] == ("" if row["status"] == "ok" else row["message"]), row
+    return rows
+
+
+def test_an_accelerated_data_model_is_ok_and_no_problem(splunkd, tmp_path):
+    splunkd.add_datamodel("Network_Traffic", accelerated=True)
+    [row] = check_models(splunkd, tmp_path, f"rows={NETWORK}")
+    assert (row["datamodel"], row["rows"], row["status"]) == ("Network_Traffic", NETWORK, "ok")
+    # Asked in the app's namespace, where the correlation search's tstats looks for it, with the user's session.
+    assert ("ana", "GET", "/servicesNS/nobody/sekoia_ic/datamodel/model/Network_Traffic", 200) in splunkd.access_log
+    assert ("ana", "GET", f"/servicesNS/nobody/sekoia_ic/configs/conf-macros/{NETWORK}", 200) in splunkd.access_log
+
+
+def test_a_data_model_that_is_not_accelerated_is_one_clear_problem(splunkd, tmp_path):
+    splunkd.add_datamodel("Network_Traffic", accelerated=False)
+    [row] = check_models(splunkd, tmp_path, f"rows={NETWORK}")
+    assert row["status"] == "not_accelerated" and row["sekoia_ic_problem"] == row["message"]
+    for words in ("Network_Traffic is not accelerated", "Edit Acceleration", f"`{NETWORK}_raw`", "finds nothing"):
+        assert words in row["message"]
+
+
+@pytest.mark.parametrize("how", ["not installed", "shared only in its own app", "not readable by the role"])
+def test_a_data_model_the_app_cannot_see_is_missing(splunkd, tmp_path, how):
+    if how == "shared only in its own app":
+        splunkd.add_datamodel("Network_Traffic", sharing="app")
+    elif how == "not readable by the role":
+        splunkd.add_datamodel("Network_Traffic", read=("admin",))
+    [row] = check_models(splunkd, tmp_path, f"rows={NETWORK}")
+    assert row["status"] == "missing" and "Splunk_SA_CIM" in row["message"] and "read permission" in row["message"]
+    if how == "not readable by the role":  # an admin sees it: the check asks with the searching user's session
+        [row] = check_models(splunkd, tmp_path, f"rows={NETWORK}", session_key=SESSION_KEY)
+        assert row["status"] == "ok"
+
+
+def test_a_refusal_or_a_failing_splunkd_is_one_clear_message(splunkd, tmp_path):
+    splunkd.add_datamodel("Network_Traffic")
+    splunkd.inject_failure(r"/datamodel/model/", status=403, message="You do not have permission")
+    [row] = check_models(splunkd, tmp_path, f"rows={NETWORK}")
+    assert row["status"] == "unreadable" and "HTTP 403" in row["message"] and "read permission" in row["message"]
+    splunkd.inject_failure(r"/datamodel/model/", status=503, message="splunkd is restarting")
+    [row] = check_models(splunkd, tmp_path, "datamodel=Network_Traffic")
+    assert row["status"] == "unreadable" and "HTTP 503" in row["message"]
+    assert "Settings > Data models" in row["message"]
+
+
+def test_splunkd_down_is_one_clear_message(splunkd, tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process, _, answers = run_command(f"http://127.0.0.1:{port}", ["datamodel=Web"], [[]], tmp_path,
+                                      script=SCRIPT, command="sekoiacheck")
+    [row] = [r for _, chunk in answers for r in chunk]
+    assert row["status"] == "unreadable" and "Settings > Data models" in row["message"] and row["sekoia_ic_problem"]
+    assert b"Traceback" not in process.stdout
+
+
+def test_the_macro_decides_which_data_model_and_whether_acceleration_is_needed(splunkd, tmp_path):
+    splunkd.add_datamodel("Network_Traffic", accelerated=False)
+    splunkd.set_conf("macros", NETWORK, definition=f"`{NETWORK}_raw`")  # the admin switched to raw events
+    [row] = check_models(splunkd, tmp_path, f"rows={NETWORK}")
+    assert (row["status"], row["datamodel"]) == ("ok", "") and "raw events" in row["message"]
+    splunkd.set_conf("macros", NETWORK, definition=splunkd.confs["macros"]["sekoia_ic_dns_rows"]["definition"])
+    splunkd.set_conf("macros", "sekoia_ic_summariesonly", definition="summariesonly=false")
+    [row] = check_models(splunkd, tmp_path, f"rows={NETWORK}")
+    assert (row["status"], row["datamodel"]) == ("missing", "Network_Resolution")
+    splunkd.add_datamodel("Network_Resolution", accelerated=False)
+    [row] = check_models(splunkd, tmp_path, f"rows={NETWORK}")
+    assert row["status"] == "ok" and "without summaries" in row["message"]
+
+
+def test_several_data_models_one_row_each(splunkd, tmp_path):
+    splunkd.add_datamodel("Web")
+    splunkd.add_datamodel("Email", accelerated=False)
+    rows = check_models(splunkd, tmp_path, "datamodel=Web,Email,Endpoint")
+    assert [(r["datamodel"], r["status"]) for r in rows] == [("Web", "ok"), ("Email", "not_accelerated"),
+                                                            ("Endpoint", "missing")]
+    assert all(r["rows"] == "" and "_raw" not in r["message"] for r in rows)

@@ -146,6 +146,15 @@ def test_correlation_searches(name):
     assert commands[0] == "tstats" and "lookup" not in commands
     assert commands.index("sekoialookup") < commands.index("where")
     assert settings["alert.suppress"] == "1" and settings["alert.suppress.fields"].startswith("indicator_id,")
+    # A data model that is not accelerated gives one row saying so (sekoiacheck), appended after the matches,
+    # with none of the fields suppression or a match uses.
+    rows_macro = re.match(r"^`(sekoia_ic_\w+_rows)`", spl).group(1)
+    assert spl.endswith(f" | `sekoia_ic_datamodel_problem({rows_macro})`")
+    problem = expand(f"`sekoia_ic_datamodel_problem({rows_macro})`")
+    assert problem.startswith(f"append [| sekoiacheck rows={rows_macro} | where status!=\"ok\" ")
+    kept = problem.split("| fields ", 1)[1].rstrip("]").split()
+    assert kept == ["sekoia_ic_problem", "datamodel", "rows", "status"]
+    assert not set(kept) & set(settings["alert.suppress.fields"].split(","))
 
 
 def test_correlation_searches_are_staggered():
@@ -207,7 +216,10 @@ def test_each_correlation_search_has_a_disabled_risk_twin(name):
     assert twin_name in RISK
     settings = dict(read_conf(DEFAULT / "savedsearches.conf")["default"], **RISK[twin_name])
     assert settings["disabled"] == "1" and not unknown_keys("savedsearches", {twin_name: RISK[twin_name]})
-    assert settings["search"].startswith(SAVED[name]["search"] + " | eval risk_score=")
+    # The twin is its correlation search without the data model problem row: that row must never add risk.
+    correlation = SAVED[name]["search"].rsplit(" | `sekoia_ic_datamodel_problem(", 1)[0]
+    assert settings["search"].startswith(correlation + " | eval risk_score=")
+    assert "sekoiacheck" not in expand(settings["search"]) and "problem" not in settings["search"]
     value_field, entity_field, _ = re.search(r"sekoia_ic_matches\(([^)]*)\)", settings["search"]).group(1).split(", ")
     commands, _ = check_spl(settings["search"])
     assert commands[-1] == "eval"

@@ -250,3 +250,34 @@ def test_lookup_table_files_create_update_and_the_staging_area(splunkd):
     with pytest.raises(binding.HTTPError) as caught:  # default.meta: write is admin's
         service_for(splunkd, token="user-key").post("data/lookup-table-files/new.csv", **{"eai:data": str(staged)})
     assert caught.value.status == 403 and staged.exists()
+
+
+def test_datamodel_model_as_the_rest_reference_says(splunkd):
+    """datamodel/model/{name} ("Knowledge endpoint descriptions"): content.acceleration is the settings as a JSON
+    string; a model is seen from another app's namespace only when shared global, by roles its perms let read;
+    otherwise 404, as from splunkd (never a kinder answer)."""
+    splunkd.add_datamodel("Web", accelerated=True)
+    splunkd.add_datamodel("Email", accelerated=False, sharing="app")
+    splunkd.add_datamodel("Endpoint", read=("admin",))
+    service = service_for(splunkd)
+    entry = json.loads(service.get("datamodel/model/Web", output_mode="json").body.read())["entry"][0]
+    assert entry["name"] == "Web" and entry["acl"]["app"] == "Splunk_SA_CIM" and entry["acl"]["sharing"] == "global"
+    assert isinstance(entry["content"]["acceleration"], str)
+    assert json.loads(entry["content"]["acceleration"])["enabled"] is True
+    assert json.loads(entry["content"]["description"])["modelName"] == "Web"
+    with pytest.raises(binding.HTTPError) as caught:
+        service.get("datamodel/model/Email", output_mode="json")  # shared only in Splunk_SA_CIM
+    assert caught.value.status == 404
+    cim = client.Service(scheme="http", host="127.0.0.1", port=splunkd.port, token=SESSION_KEY, owner="nobody",
+                         app="Splunk_SA_CIM")
+    entry = json.loads(cim.get("datamodel/model/Email", output_mode="json").body.read())["entry"][0]
+    assert json.loads(entry["content"]["acceleration"])["enabled"] is False
+    with pytest.raises(binding.HTTPError) as caught:
+        service.get("datamodel/model/Nope", output_mode="json")
+    assert caught.value.status == 404
+    splunkd.add_session("power-key", "pat", ["power"])
+    with pytest.raises(binding.HTTPError) as caught:
+        service_for(splunkd, token="power-key").get("datamodel/model/Endpoint", output_mode="json")
+    assert caught.value.status == 404  # hidden from a role its perms do not name
+    listed = json.loads(service.get("datamodel/model", output_mode="json").body.read())["entry"]
+    assert [e["name"] for e in listed] == ["Endpoint", "Web"]

@@ -49,6 +49,15 @@ It follows the Splunk REST API Reference Manual (splunkd 9.x):
   other path, a missing file or a missing argument is a 400, a create of an existing name a 409, an update of an
   unknown name a 404. The app's shipped lookups/*.csv are there from the start. Writes need write access to the
   app's lookups (default.meta).
+- datamodel/model and datamodel/model/{name} ("Knowledge endpoint descriptions" > datamodel/model/{name}, GET:
+  "Access the {name} data model"): an entry per data model whose content holds `acceleration`, the acceleration
+  settings as a JSON string ({"enabled": false, "earliest_time": "", ...}; datamodels.conf.spec `acceleration`,
+  default false), `description` (the model's JSON) and `displayName`. None ships with Splunk's own apps here:
+  a test adds them (add_datamodel), as the CIM add-on (Splunk_SA_CIM) shares them, with every app (global).
+  Namespace ("Basic concepts > Namespace"): a model is visible from /servicesNS/<owner>/<app>/ only when <app> is
+  its app or "-", or when it is shared global; and only to roles its perms.read names (admin_all_objects sees
+  all). Anything else is 404 "Could not find object id=<name>", as splunkd hides what a namespace or role may
+  not see: never a kinder answer.
 - search/jobs with exec_mode=oneshot ("Search endpoint descriptions > search/jobs"): only searches that start
   with one of the app's own custom commands (commands.conf), which it runs the way splunkd does, as the app's
   bin/ script over the chunked protocol v2; results as {"results": [...], "messages": [...]} (output_mode=json).
@@ -102,6 +111,7 @@ class SplunkdStandIn(LoopbackServer):
         self.passwords = {}  # "realm:username:" -> {"realm", "username", "clear_password"}
         self.app_state = {"configured": "0", "reloads": 0}
         self.lookup_files = {}  # lookup table file name -> its bytes, in the app's lookups/
+        self.datamodels = {}  # name -> {"app", "sharing", "read", "acceleration"}: add_datamodel()
         self._key_counter = itertools.count(1)
         self.size_cuts = 0  # answers cut by [kvstore] max_size_per_result_mb
         self.docs_read = 0  # documents answered by KV reads (the bench's KV cost per page)
@@ -196,6 +206,15 @@ class SplunkdStandIn(LoopbackServer):
         path = self.splunk_home / "var" / "run" / "splunk" / "lookup_tmp"
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def add_datamodel(self, name, accelerated=True, app="Splunk_SA_CIM", sharing="global", read=("*",)):
+        """A data model as an add-on ships it: accelerated or not, in `app`, shared `app` or `global`, readable by
+        the roles in `read` (datamodels.conf acceleration; default.meta access and export = system)."""
+        acceleration = {"enabled": bool(accelerated), "earliest_time": "-1mon" if accelerated else "",
+                        "cron_schedule": "*/5 * * * *", "max_time": 3600, "allow_old_summaries": False}
+        with self.lock:
+            self.datamodels[name] = {"app": app, "sharing": sharing, "read": list(read),
+                                     "acceleration": acceleration}
 
     def set_conf(self, name, stanza, **values):
         with self.lock:
@@ -628,6 +647,8 @@ class _Handler(BaseHTTPRequestHandler):
             return 200, ctype, out
         if rest[:2] == ["apps", "local"] and len(rest) >= 3:
             return self._apps(rest[2], rest[3:], **ctx)
+        if rest[:2] == ["datamodel", "model"]:
+            return self._datamodels(rest[2:], **ctx)
         if rest[:2] == ["data", "lookup-table-files"]:
             return self._lookup_files(rest[2:], **ctx)
         if rest == ["search", "jobs"] and method == "POST":
@@ -1089,6 +1110,36 @@ class _Handler(BaseHTTPRequestHandler):
                                    f"(PID {0} exited with code {result.returncode}). {message}")
 
     # ------------------------------------------------------------------------------------------ configs
+    def _datamodels(self, rest, method, output_mode, base, ns, app, **_):
+        s = self.standin
+        if method != "GET" or len(rest) > 1:
+            raise HTTPFailure(405 if method != "GET" else 404, "Not supported by the stand-in")
+        seeing_all = s.authz.has(self.user, "admin_all_objects")
+        roles = s.authz.expand(self.user["roles"])
+
+        def visible(model):
+            in_namespace = app in (model["app"], "-") or model["sharing"] in ("global", "system")
+            return in_namespace and (seeing_all or "*" in model["read"] or bool(roles & set(model["read"])))
+
+        def entity(name, model):
+            content = {"acceleration": json.dumps(model["acceleration"]), "displayName": name.replace("_", " "),
+                       "description": json.dumps({"modelName": name, "displayName": name.replace("_", " "),
+                                                  "objects": []})}
+            found = _Entity(name, content, owner="nobody", app=model["app"], sharing=model["sharing"],
+                            path=f"/servicesNS/nobody/{quote(model['app'], safe='')}/datamodel/model/"
+                                 f"{quote(name, safe='')}")
+            found.acl["perms"] = {"read": list(model["read"]), "write": ["admin", "sc_admin"]}
+            return found
+
+        with s.lock:
+            models = {n: m for n, m in s.datamodels.items() if visible(m)}
+        if rest:
+            if rest[0] not in models:
+                raise HTTPFailure(404, f"Could not find object id={rest[0]}")
+            models = {rest[0]: models[rest[0]]}
+        entities = [entity(n, m) for n, m in sorted(models.items())]
+        return (200,) + render(entities, f"{ns}/datamodel/model", base, output_mode, "datamodel")
+
     def _stanza_entity(self, conf, stanza, ns, owner, app):
         values = dict(self.standin.confs.get(conf, {}).get("default", {}))
         values.update(self.standin.confs[conf][stanza])

@@ -1,12 +1,18 @@
 """`| sekoiacheck [feed_id=<id>]`: a generating command that tests the saved API key and region against the IC,
 reading one object of the configured feed (the sekoia_ic_feed://default input's feed_id) or of the feed given.
-The setup page's "Test connection" runs it; admins can run it from the search bar too."""
+The setup page's "Test connection" runs it; admins can run it from the search bar too.
+
+`| sekoiacheck rows=<macro>[,...]` or `datamodel=<name>[,...]` checks the CIM data models instead
+(datamodels.py): one row per data model; `sekoia_ic_problem` is its message when it is not ok, else empty. The
+correlation searches append the problem rows (macro sekoia_ic_datamodel_problem), so that a data model that is
+not accelerated gives one clear row, not an empty result."""
 from splunklib.searchcommands import Configuration, GeneratingCommand, Option, dispatch, validators
 
 from ..constants import FEED_ID_PATTERN
 from ..redaction import redact
 from ..splunk import logs
 from ..splunk.settings import app_service
+from .datamodels import NAMES_PATTERN, check_datamodel, check_rows
 from .diagnosis import check_connection
 
 ENTRY = logs.EntryPoint("sekoiacheck")
@@ -16,15 +22,34 @@ ENTRY = logs.EntryPoint("sekoiacheck")
 class SekoiaCheckCommand(GeneratingCommand):
     feed_id = Option(doc="The feed to read one object of (default: the configured feed input's).", require=False,
                      validate=validators.Match("feed ID", FEED_ID_PATTERN))
+    rows = Option(doc="Rows macros (comma-separated) whose data model to check, as their definition says now.",
+                  require=False, validate=validators.Match("macro names", NAMES_PATTERN))
+    datamodel = Option(doc="Data models (comma-separated) to check: visible from the app, and accelerated.",
+                       require=False, validate=validators.Match("data model names", NAMES_PATTERN))
 
     def generate(self):
         ENTRY.start()
         info = self.metadata.searchinfo
         service = app_service(info.splunkd_uri, info.session_key)
+        if self.rows or self.datamodel:
+            checks = [lambda m=m: check_rows(service, m) for m in _names(self.rows)]
+            checks += [lambda n=n: check_datamodel(service, n) for n in _names(self.datamodel)]
+            for check in checks:
+                row = check()
+                # Every row has the same fields (the first record's fields are the columns); "" when ok.
+                row["sekoia_ic_problem"] = row["message"] if row["status"] != "ok" else ""
+                if row["sekoia_ic_problem"]:
+                    self.write_warning("sekoiacheck: {}", row["message"])
+                yield row
+            return
         row = {name: redact(value) for name, value in check_connection(service, self.feed_id).items()}
         if row["status"] != "ok":
             self.write_warning("sekoiacheck: {}", row["message"])  # str.format template: the text is an argument
         yield row
+
+
+def _names(value):
+    return [n for n in dict.fromkeys((value or "").split(",")) if n]
 
 
 def main(argv):
