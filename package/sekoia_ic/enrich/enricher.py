@@ -9,8 +9,6 @@ import time
 from dataclasses import dataclass
 from typing import NamedTuple, Optional
 
-from cachetools import Cache
-
 from ..constants import INDICATORS_COLLECTION
 from ..stix.observables import (TYPES, InvalidObservable, canonical_ipv4_number, detect_type, is_public_ip,
                                 normalise, unpad_ipv4)
@@ -112,9 +110,10 @@ class Enricher:
         self.prefix = prefix
         self.mode = mode
         # raw field value -> its Answer: a value seen in an earlier chunk costs one lookup here, no parsing, no
-        # KV store or API request. Never kept longer than the answers it was built from: the whole map is
-        # dropped when its time window ends (docs/design.md, "Search command protocol").
-        self.answers = Cache(maxsize=CACHE_SIZE)
+        # KV store or API request. At most CACHE_SIZE values (later ones are looked up again in each chunk), never
+        # kept longer than the answers it was built from: the whole map is dropped when its time window ends
+        # (docs/design.md, "Search command protocol").
+        self.answers = {}
         self._answers_window = min(ttl, LOCAL_TTL)
         self._answers_until = time.monotonic() + self._answers_window
         self._unmatched = {f"{prefix}matched": "false"}
@@ -266,7 +265,7 @@ class Enricher:
         """{raw value: Answer} for the distinct raw values of a chunk ("" and None included)."""
         now = time.monotonic()
         if now >= self._answers_until:
-            self.answers = Cache(maxsize=CACHE_SIZE)
+            self.answers = {}
             self._answers_until = now + self._answers_window
         out, todo = {}, {}
         for raw in raws:
@@ -280,14 +279,16 @@ class Enricher:
             observable = to_observable(raw, self.wanted_type)
             if observable is None:
                 self.stats.invalid_values += 1
-                out[raw] = self.answers[raw] = self._nothing
+                out[raw] = self._nothing
+                if len(self.answers) < CACHE_SIZE:
+                    self.answers[raw] = self._nothing
             else:
                 todo[raw] = observable
         if todo:
             distinct = set(todo.values())
             self.stats.distinct_values += len(distinct - self._seen_values)
             self._seen_values |= distinct
-            results, final = self.resolve(sorted(distinct))
+            results, final = self.resolve(list(distinct))
             now = self.clock()
             soon = now + self._answers_window
             built, lasting = {}, set()
@@ -300,10 +301,12 @@ class Enricher:
                 built[o] = Answer(o, s, fields_for(self.prefix, [(o, s)], self._unmatched))
                 if not any(e.get("valid_until") is not None and e["valid_until"] <= soon for e in s["indicators"]):
                     lasting.add(o)  # no indicator of it expires while the answer could be reused
+            room = CACHE_SIZE - len(self.answers)
             for raw, observable in todo.items():
                 out[raw] = built[observable]
-                if final and observable in lasting:  # what failed is asked again later, as what expires soon
-                    self.answers[raw] = built[observable]
+                if final and observable in lasting and room > 0:  # what failed is asked again later, as what
+                    self.answers[raw] = built[observable]         # expires soon
+                    room -= 1
         return out
 
 
