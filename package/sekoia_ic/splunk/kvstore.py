@@ -1,6 +1,7 @@
 """KV store access through splunklib, within splunkd's limits (docs/design.md, "The lookup")."""
 import json
 import logging
+import weakref
 
 log = logging.getLogger(__name__)
 
@@ -14,15 +15,22 @@ FIND_IN_CHUNK = 2000
 BATCH_QUERIES = 100
 
 
+_LIMITS = weakref.WeakKeyDictionary()  # service -> its limits, read once per service (one search, one run)
+
+
 def kvstore_limits(service):
-    """limits.conf [kvstore] as splunkd has it now, in one request ({} when it cannot be read: Splunk's defaults
-    apply)."""
+    """limits.conf [kvstore] as splunkd has it, in one request per service ({} when it cannot be read: Splunk's
+    defaults apply)."""
+    if service in _LIMITS:
+        return _LIMITS[service]
     try:
         body = json.loads(service.get("configs/conf-limits/kvstore", output_mode="json").body.read())
-        return dict(body["entry"][0]["content"])
+        limits = dict(body["entry"][0]["content"])
     except Exception as exc:  # noqa: BLE001 - any failure means "unknown": use Splunk's defaults
         log.debug("limits.conf [kvstore] unreadable (%s); using Splunk's defaults", type(exc).__name__)
-        return {}
+        limits = {}
+    _LIMITS[service] = limits
+    return limits
 
 
 def _limit(limits, key, default):

@@ -1,5 +1,6 @@
 """The app's settings (sekoia_ic.conf [settings]) and API key (storage/passwords), read through splunklib
 with the session key Splunk hands to the script (docs/design.md, "Secrets")."""
+import json
 import re
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
@@ -142,9 +143,13 @@ def app_service(splunkd_uri, session_key, timeout=SPLUNKD_TIMEOUT):
 
 
 def read_settings(service):
+    """The settings as splunkd has them now, in one request (a missing stanza: the defaults)."""
     try:
-        content = service.confs[APP_NAME]["settings"].content
-    except KeyError:
+        response = service.get(f"configs/conf-{APP_NAME}/settings", output_mode="json")
+        content = json.loads(response.body.read())["entry"][0]["content"]
+    except binding.HTTPError as exc:
+        if exc.status != 404:
+            raise
         content = {}
     return Settings.from_conf(dict(content))
 
