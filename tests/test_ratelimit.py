@@ -88,3 +88,13 @@ def test_the_host_budget_counts_from_real_departures(tmp_path, monkeypatch):
         departures.append(time.time())
         host.release()
     assert min(b - a for a, b in zip(departures, departures[1:])) >= host.interval
+
+
+def test_the_default_clock_is_the_one_deadlines_are_given_in():
+    # Callers (ic/client.py, the context endpoint) give deadlines as time.time() values.
+    import time
+    rate = RateLimiter()
+    rate.hold(30)
+    with pytest.raises(BudgetExceeded) as raised:
+        rate.acquire(deadline=time.time() + 1)
+    assert raised.value.rate_limited

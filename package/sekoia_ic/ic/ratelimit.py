@@ -50,7 +50,8 @@ def spacing(rate_per_second):
 class RateLimiter:
     """Spaces requests spacing(rate) apart within this process (a leaky bucket with no burst)."""
 
-    def __init__(self, rate_per_second=RATE, clock=time.monotonic, sleep=time.sleep):
+    def __init__(self, rate_per_second=RATE, clock=time.time, sleep=time.sleep):
+        # time.time: callers' deadlines are time.time() values, as HostLimiter's are.
         self.interval = spacing(rate_per_second)
         self._clock = clock
         self._sleep = sleep
