@@ -43,3 +43,19 @@ def test_an_empty_summary_is_not_matched_and_the_shared_one_is_never_changed():
         merge(NOT_MATCHED, api)
         combine(NOT_MATCHED, api)
     assert NOT_MATCHED == before
+
+
+def test_a_search_leaves_the_shared_not_matched_unchanged():
+    from sekoia_ic.enrich.enricher import Enricher
+
+    class Lookup:
+        def matches(self, observables):
+            return {o: [{"indicator_id": "indicator--1", "type": o.type, "value": o.value, "valid_until": NOW + 60}]
+                    for o in observables if o.value.endswith(".1")}
+
+    before = {k: (list(v) if isinstance(v, list) else v) for k, v in NOT_MATCHED.items()}
+    enricher = Enricher(Lookup(), None, ["ip"], mode="local")
+    records = [{"ip": f"203.0.113.{n}"} for n in range(5)] + [{"ip": ["203.0.113.1", "198.51.100.9"]}]
+    enricher.enrich_chunk([dict(r) for r in records])
+    enricher.expand_chunk([dict(r) for r in records])
+    assert NOT_MATCHED == before and NOT_MATCHED["indicators"] == []
