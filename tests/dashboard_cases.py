@@ -144,6 +144,14 @@ MATCHES_LOCAL.update({
          "delivery", None, "2027-06-01", 2, 2, "2026-12-02 14:00:00", "2026-12-02 14:03:00",
          "indicator--aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee", "local")),
     "ds_file_count": rows(["indicators"], (1,)),
+    # sekoiacheck rows=...: only the data models that are not ok (here Email, not accelerated)
+    "ds_datamodels": rows(
+        ["datamodel", "rows", "status", "message"],
+        ("Email", "sekoia_ic_email_rows", "not_accelerated",
+         "The data model Email is not accelerated, so the correlation search reading it (tstats summariesonly=true) "
+         "finds nothing, match or not: an admin accelerates it (Settings > Data models > Email > Edit > Edit "
+         "Acceleration; for the CIM add-on, its Set up page), or set the macro `sekoia_ic_email_rows` to "
+         "`sekoia_ic_email_rows_raw` (raw events; Settings > Advanced search > Search macros).")),
 })
 
 # ------------------------------------------------------------------------------------------------ investigate

@@ -224,6 +224,9 @@ def test_no_full_lookup_scan_on_load_or_refresh():
 def test_the_matches_run_one_search_per_kind_without_subsearch():
     definition = definitions()["sekoia_ic_matches"]
     searches = {k: v for k, v in definition["dataSources"].items() if v["type"] == "ds.search"}
+    # One search per kind, and the check of the data models they read (sekoiacheck: no lookup, no API call).
+    assert searches.pop("ds_datamodels")["options"]["query"].startswith(
+        "| sekoiacheck rows=" + ",".join(f"sekoia_ic_{kind}_rows" for kind in cases.KINDS) + "\n")
     assert sorted(searches) == sorted(f"ds_{kind}" for kind in cases.KINDS)
     for kind, (field, entity) in cases.KINDS.items():
         query = searches[f"ds_{kind}"]["options"]["query"]
@@ -425,7 +428,8 @@ VISIBLE = {
     ("sekoia_ic_matches", "analyst_local"): [
         "Network traffic: dest_ip matched", "77.91.78.118", "Cobalt Strike C2 77.91.78.118", "amber", "90",
         "Buike.DuckDNS.org.", "buike.duckdns.org", "EICAR test file", "Email senders: src_user matched",
-        "No: local lookup only (no API call)"],
+        "No: local lookup only (no API call)", "Data models these matches cannot read", "not_accelerated",
+        "sekoia_ic_email_rows"],
     ("sekoia_ic_investigate", "analyst_with_context"): [
         "The value", "buike.duckdns.org", "domain-name", "Live indicators naming it", "AsyncRAT", "CERT-XY",
         "amber", "Open in the Sekoia.io web app", "DNS queries (Network_Resolution)", "10.1.2.33"],

@@ -190,3 +190,39 @@ def test_several_data_models_one_row_each(splunkd, tmp_path):
     assert [(r["datamodel"], r["status"]) for r in rows] == [("Web", "ok"), ("Email", "not_accelerated"),
                                                             ("Endpoint", "missing")]
     assert all(r["rows"] == "" and "_raw" not in r["message"] for r in rows)
+
+
+def test_a_hung_splunkd_still_gives_the_row_within_the_subsearch_time(splunkd, tmp_path):
+    # A subsearch is finalized after limits.conf [subsearch] maxtime (60 s by default): each call of the check
+    # gives up after 8 s, so the row saying so comes first (with the 60 s of other calls, it would not).
+    splunkd.add_datamodel("Network_Traffic")
+    splunkd.inject_failure(r"/datamodel/model/", status=500, message="late", delay=12)
+    [row] = check_models(splunkd, tmp_path, "datamodel=Network_Traffic")
+    assert row["status"] == "unreadable" and "timed out" in row["message"] and "HTTP 500" not in row["message"]
+
+
+def test_an_unexpected_error_of_the_check_is_a_row_not_a_failed_subsearch(monkeypatch):
+    from splunklib.searchcommands.internals import ObjectView
+
+    from sekoia_ic.endpoints import sekoiacheck
+
+    def broken(service, macro):
+        raise RuntimeError("a bug")
+    monkeypatch.setattr(sekoiacheck, "check_rows", broken)
+    command = sekoiacheck.SekoiaCheckCommand()
+    command._metadata = ObjectView({"searchinfo": ObjectView({"splunkd_uri": "http://127.0.0.1:1",
+                                                              "session_key": "k"})})
+    warnings = []
+    monkeypatch.setattr(command, "write_warning", lambda template, *args: warnings.append(template.format(*args)))
+    command.rows, command.datamodel, command.feed_id = NETWORK, None, None
+    [row] = list(command.generate())
+    assert (row["rows"], row["status"]) == (NETWORK, "unreadable") and "RuntimeError" in row["sekoia_ic_problem"]
+    assert warnings == [f"sekoiacheck: {row['message']}"]
+
+
+def test_names_are_whole_lines_only():
+    import re
+
+    from sekoia_ic.endpoints.datamodels import NAMES_PATTERN
+    assert re.match(NAMES_PATTERN, "Web,Email") and not re.match(NAMES_PATTERN, "Web\n")
+    assert not re.match(NAMES_PATTERN, "Web,") and not re.match(NAMES_PATTERN, "Web Email")

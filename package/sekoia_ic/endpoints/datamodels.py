@@ -24,7 +24,7 @@ ROWS_MACROS = {"sekoia_ic_network_rows": "Network_Traffic", "sekoia_ic_dns_rows"
                "sekoia_ic_web_rows": "Web", "sekoia_ic_file_rows": "Endpoint", "sekoia_ic_email_rows": "Email"}
 SUMMARIESONLY_MACRO = "sekoia_ic_summariesonly"
 NAME_PATTERN = r"[A-Za-z0-9_]+"
-NAMES_PATTERN = rf"^{NAME_PATTERN}(,{NAME_PATTERN})*$"
+NAMES_PATTERN = rf"^{NAME_PATTERN}(,{NAME_PATTERN})*\Z"  # \Z: "$" would let a trailing newline through
 _DATAMODEL = re.compile(rf"\bdatamodel\s*=\s*\"?({NAME_PATTERN})")
 _SUMMARIES_ONLY = re.compile(r"\bsummariesonly\s*=\s*\"?(true|t|1)\b", re.IGNORECASE)
 _UNREACHABLE = (HTTPError, OSError, ValueError, KeyError, IndexError, TypeError)

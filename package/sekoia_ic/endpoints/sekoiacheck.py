@@ -16,6 +16,7 @@ from .datamodels import NAMES_PATTERN, check_datamodel, check_rows
 from .diagnosis import check_connection
 
 ENTRY = logs.EntryPoint("sekoiacheck")
+CHECK_TIMEOUT = 8  # seconds per splunkd call of the data model check (at most 3 calls per data model)
 
 
 @Configuration(distributed=False)
@@ -32,10 +33,21 @@ class SekoiaCheckCommand(GeneratingCommand):
         info = self.metadata.searchinfo
         service = app_service(info.splunkd_uri, info.session_key)
         if self.rows or self.datamodel:
-            checks = [lambda m=m: check_rows(service, m) for m in _names(self.rows)]
-            checks += [lambda n=n: check_datamodel(service, n) for n in _names(self.datamodel)]
-            for check in checks:
-                row = check()
+            if self.feed_id:
+                self.write_warning("sekoiacheck: feed_id= is ignored with rows= or datamodel= (no connection check)")
+            # Short calls: within a correlation search, this runs as a subsearch (limits.conf [subsearch] maxtime,
+            # 60 s by default), and a hung splunkd must still give a row, not a finalized empty subsearch.
+            service = app_service(info.splunkd_uri, info.session_key, timeout=CHECK_TIMEOUT)
+            checks = [(m, "", lambda m=m: check_rows(service, m)) for m in _names(self.rows)]
+            checks += [("", n, lambda n=n: check_datamodel(service, n)) for n in _names(self.datamodel)]
+            for rows, name, check in checks:
+                try:
+                    row = check()
+                except Exception as exc:  # noqa: BLE001 - a row, never a failed subsearch that hides the matches
+                    row = {"datamodel": name, "rows": rows, "status": "unreadable",
+                           "message": f"The data model check failed ({type(exc).__name__}): check the data model "
+                                      "in Settings > Data models; details in sekoiacheck.log"}
+                    ENTRY.log.exception("data model check failed")
                 # Every row has the same fields (the first record's fields are the columns); "" when ok.
                 row["sekoia_ic_problem"] = row["message"] if row["status"] != "ok" else ""
                 if row["sekoia_ic_problem"]:
