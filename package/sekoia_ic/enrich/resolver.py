@@ -44,7 +44,9 @@ class ContextResolver:
     def resolve(self, observables):
         """({observable: summary}, {observable: error}) for observables that need the IC's context."""
         answers, failures, ask = {}, {}, []
-        for observable in observables:
+        if not self.cache:  # nothing asked yet in this search: no per-value look into an empty cache
+            ask = list(observables)
+        for observable in observables if self.cache else ():
             hit = self.cache.get(observable)
             if hit is not None:
                 answers[observable] = hit
