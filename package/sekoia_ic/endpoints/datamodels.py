@@ -8,8 +8,8 @@ shared with the app: a search cannot tell that from "no match". This check can (
   one entry whose content `acceleration` is the model's acceleration settings as a JSON string
   (`{"enabled": true, "earliest_time": "-1mon", "cron_schedule": ...}`); datamodels.conf.spec `acceleration`
   defaults to false. splunkd answers 404 when no model of that name is visible from the namespace asked: not
-  installed, shared only in another app, or not readable by the user's roles (splunkd hides what a role may not
-  read).
+  installed, or shared only in another app; a model the user's roles may not read is expected to be a 404 too
+  (not verified: a 403 would be `unreadable`).
 - `GET configs/conf-macros/{macro}` (the rows macro): which data model it reads (`datamodel=<name>`), and whether
   summaries only (`sekoia_ic_summariesonly`, `summariesonly=true`): a macro switched to its `_raw` twin reads no
   data model, and `summariesonly=false` reads one that is not accelerated (slowly), so neither is a problem."""

@@ -46,13 +46,14 @@ class ContextResolver:
         answers, failures, ask = {}, {}, []
         if not self.cache:  # nothing asked yet in this search: no per-value look into an empty cache
             ask = list(observables)
-        for observable in observables if self.cache else ():
-            hit = self.cache.get(observable)
-            if hit is not None:
-                answers[observable] = hit
-                self.stats.cache_hits += 1
-            else:
-                ask.append(observable)
+        else:
+            for observable in observables:
+                hit = self.cache.get(observable)
+                if hit is not None:
+                    answers[observable] = hit
+                    self.stats.cache_hits += 1
+                else:
+                    ask.append(observable)
         if ask and self._holds_capability():
             # Not copied into the TTLCache: the search's answer map holds them already, and the shared cache keeps
             # its own expiry (the copy's per-entry upkeep cost more than the rest of a cached value's handling).
