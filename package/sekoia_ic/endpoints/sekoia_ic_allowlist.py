@@ -22,8 +22,7 @@ from ..stix.observables import TYPES, observable_key
 from ..splunk import logs
 from ..splunk.allowlist import FIELDS, is_live
 from ..splunk.kvstore import KVCollection
-from ..splunk.rest_handler import (BadRequest, PersistentHandler, posted_action, reply, session_request,
-                                   splunkd_failure)
+from ..splunk.rest_handler import SessionHandler
 from ..enrich.enricher import to_observable
 
 ENTRY = logs.EntryPoint("sekoia_ic_allowlist")
@@ -72,28 +71,19 @@ def add(collection, body, user, now):
     return 200, {"entry": dict(entry, live=True)}
 
 
-class AllowlistHandler(PersistentHandler):
+class AllowlistHandler(SessionHandler):
     LOG_NAME = ENTRY.name
 
-    def handle(self, in_string):
-        user = "?"
-        try:
-            request, service, user = session_request(in_string)
-            collection = KVCollection(service, ALLOWLIST_COLLECTION)
-            now = time.time()
-            if request.get("method") == "GET":
-                return reply(200, {"entries": list_entries(collection, now), "types": list(TYPES)})
-            if request.get("method") != "POST":
-                return reply(405, {"error": "GET or POST"})
-            body = posted_action(request)
-            if body["action"] == "add":
-                return reply(*add(collection, body, user, now))
-            if body["action"] == "remove" and isinstance(body.get("key"), str) and body["key"]:
-                collection.delete_where({"_key": body["key"]})
-                log.info("user=%s removed allowlist entry %s", user, body["key"])
-                return reply(200, {"removed": body["key"]})
-            return reply(400, {"error": "action must be add (value, type, reason, days) or remove (key)"})
-        except BadRequest as exc:
-            return reply(400, {"error": str(exc)})
-        except (HTTPError, OSError) as exc:
-            return splunkd_failure(exc, user, log)
+    def get(self, service, user):
+        collection = KVCollection(service, ALLOWLIST_COLLECTION)
+        return 200, {"entries": list_entries(collection, time.time()), "types": list(TYPES)}
+
+    def post(self, service, body, user):
+        collection = KVCollection(service, ALLOWLIST_COLLECTION)
+        if body["action"] == "add":
+            return add(collection, body, user, time.time())
+        if body["action"] == "remove" and isinstance(body.get("key"), str) and body["key"]:
+            collection.delete_where({"_key": body["key"]})
+            log.info("user=%s removed allowlist entry %s", user, body["key"])
+            return 200, {"removed": body["key"]}
+        return 400, {"error": "action must be add (value, type, reason, days) or remove (key)"}

@@ -41,8 +41,7 @@ from ..constants import (API_KEY_USER, DEFAULT_FEED_ID, FEED_ID_PATTERN, FEED_IN
                          TIMEOUT_DEFAULT, TRUE)
 from ..regions import DEFAULT_REGION, REGIONS
 from ..splunk import credentials, feeds, logs
-from ..splunk.rest_handler import (BadRequest, PersistentHandler, posted_action, reply, session_request,
-                                   splunkd_failure)
+from ..splunk.rest_handler import SessionHandler
 from ..splunk.settings import CHECKS, check_settings
 from ..splunk.es_settings import ES_CHECKS, ES_TYPES, MAX_ROWS_LIMIT, check_es
 from ..regions import WEB_APPS
@@ -393,38 +392,28 @@ def _state_or_none(service):
         return None
 
 
-class SetupHandler(PersistentHandler):
+class SetupHandler(SessionHandler):
     LOG_NAME = ENTRY.name
 
-    def handle(self, in_string):
-        user = "?"
-        try:
-            request, service, user = session_request(in_string)
-            if request.get("method") == "GET":
-                return reply(200, public_view(read_state(service)))
-            if request.get("method") != "POST":
-                return reply(405, {"error": "GET or POST"})
-            body = posted_action(request)
-            action = body["action"]
-            if action == "remove_api_key":
-                with _SAVES:
-                    credentials.delete(service, API_KEY_USER)
-                log.info("user=%s removed the API key", user)
-                return reply(200, {"result": "removed", "state": public_view(read_state(service))})
-            if action == "add_feed":
-                with _SAVES:
-                    return reply(*add_feed(service, body.get("feed"), user))
-            if action == "remove_feed":
-                with _SAVES:
-                    return reply(*remove_feed(service, body.get("name"), user))
-            if action != "save" or not isinstance(body.get("form"), dict):
-                return reply(400, {"error": "action must be save (with a form), remove_api_key, add_feed or "
-                                            "remove_feed"})
-            return reply(*self._save_once(service, body, user))
-        except BadRequest as exc:
-            return reply(400, {"error": str(exc)})
-        except (HTTPError, OSError) as exc:
-            return splunkd_failure(exc, user, log)
+    def get(self, service, user):
+        return 200, public_view(read_state(service))
+
+    def post(self, service, body, user):
+        action = body["action"]
+        if action == "remove_api_key":
+            with _SAVES:
+                credentials.delete(service, API_KEY_USER)
+            log.info("user=%s removed the API key", user)
+            return 200, {"result": "removed", "state": public_view(read_state(service))}
+        if action == "add_feed":
+            with _SAVES:
+                return add_feed(service, body.get("feed"), user)
+        if action == "remove_feed":
+            with _SAVES:
+                return remove_feed(service, body.get("name"), user)
+        if action != "save" or not isinstance(body.get("form"), dict):
+            return 400, {"error": "action must be save (with a form), remove_api_key, add_feed or remove_feed"}
+        return self._save_once(service, body, user)
 
     @staticmethod
     def _save_once(service, body, user):

@@ -1,7 +1,11 @@
-"""What the app's persistent REST handlers (restmap.conf `scripttype = persist`: sekoia_ic/context and
-sekoia_ic/setup) share. splunkd builds the handler class once per handler process and calls handle(in_string)
-for each request, in_string being JSON (method, payload, session, system_authtoken, server.rest_uri...)."""
+"""What the app's persistent REST handlers (restmap.conf `scripttype = persist`: sekoia_ic/context,
+sekoia_ic/push, sekoia_ic/setup and sekoia_ic/allowlist) share. splunkd builds the handler class once per handler
+process and calls handle(in_string) for each request, in_string being JSON (method, payload, session,
+system_authtoken, server.rest_uri...)."""
 import json
+import logging
+
+from splunklib.binding import HTTPError
 
 from . import logs
 
@@ -31,6 +35,32 @@ class PersistentHandler(PersistentServerConnectionApplication):
 
     def done(self):
         pass
+
+
+class SessionHandler(PersistentHandler):
+    """A handler that acts with the user's own session (restmap.conf without passSystemAuth): GET answers
+    self.get(service, user), POST answers self.post(service, body, user) for a JSON object with an "action"; both
+    return (status, payload). A malformed request is a 400, a splunkd refusal its own status, no answer a 502."""
+
+    def handle(self, in_string):
+        user = "?"
+        try:
+            request, service, user = session_request(in_string)
+            if request.get("method") == "GET":
+                return reply(*self.get(service, user))
+            if request.get("method") != "POST":
+                return reply(405, {"error": "GET or POST"})
+            return reply(*self.post(service, posted_action(request), user))
+        except BadRequest as exc:
+            return reply(400, {"error": str(exc)})
+        except (HTTPError, OSError) as exc:
+            return splunkd_failure(exc, user, logging.getLogger(self.LOG_NAME))
+
+    def get(self, service, user):
+        raise NotImplementedError
+
+    def post(self, service, body, user):
+        raise NotImplementedError
 
 
 def reply(status, payload):
