@@ -14,9 +14,9 @@ from ..regions import base_url_for
 from ..ic.client import DEFAULT_FEED_ID, MAX_PAGE_SIZE, check_api_key
 from ..ic.errors import ConfigurationError, SekoiaError
 from ..splunk import allowlist, logs
-from ..splunk.feeds import check_feed, read_feeds, read_stanza, write_feed
+from ..splunk.feeds import check_feed, read_feeds, write_feed
 from ..splunk.kvstore import KVCollection
-from ..splunk.settings import app_service, make_client, proxy_url, read_api_key, read_settings
+from ..splunk.settings import app_service, make_client, proxy_url, read_api_key, read_settings, read_stanza
 from . import es_export
 from .lease import FencedCollection, Lease, LeaseLost, LeaseTiming
 from .sync import FeedInput, FeedSync, SyncFailed

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from ..constants import FALSE, TRUE
 from ..ic.errors import ConfigurationError
-from .settings import check_all
+from .settings import check_all, read_stanza
 
 STANZA = "es"
 # ES threat intelligence types the app exports, in the order the setup page lists them.
@@ -80,9 +80,4 @@ class EsSettings:
 
 
 def read_es_settings(service):
-    from .. import APP_NAME
-    try:
-        content = service.confs[APP_NAME][STANZA].content
-    except KeyError:
-        content = {}
-    return EsSettings.from_conf(dict(content))
+    return EsSettings.from_conf(read_stanza(service, STANZA))

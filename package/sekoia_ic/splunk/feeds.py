@@ -93,14 +93,3 @@ def write_feed(service, name, values, create):
 def delete_feed(service, name):
     service.delete(f"{CONF_PATH}/{FEED_PREFIX}{name}")
 
-
-def read_stanza(service, stanza):
-    """The values of one sekoia_ic.conf stanza, {} when it does not exist."""
-    from splunklib.binding import HTTPError
-    try:
-        body = json.loads(service.get(f"{CONF_PATH}/{stanza}", output_mode="json").body.read())
-    except HTTPError as exc:
-        if exc.status == 404:
-            return {}
-        raise
-    return dict((body.get("entry") or [{}])[0].get("content") or {})

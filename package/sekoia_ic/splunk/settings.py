@@ -142,16 +142,21 @@ def app_service(splunkd_uri, session_key, timeout=SPLUNKD_TIMEOUT):
                           handler=binding.handler(timeout=timeout))
 
 
-def read_settings(service):
-    """The settings as splunkd has them now, in one request (a missing stanza: the defaults)."""
+def read_stanza(service, stanza):
+    """The values of one sekoia_ic.conf stanza as splunkd has them now, in one request; {} when it does not
+    exist."""
     try:
-        response = service.get(f"configs/conf-{APP_NAME}/settings", output_mode="json")
-        content = json.loads(response.body.read())["entry"][0]["content"]
+        body = json.loads(service.get(f"configs/conf-{APP_NAME}/{stanza}", output_mode="json").body.read())
     except binding.HTTPError as exc:
-        if exc.status != 404:
-            raise
-        content = {}
-    return Settings.from_conf(dict(content))
+        if exc.status == 404:
+            return {}
+        raise
+    return dict((body.get("entry") or [{}])[0].get("content") or {})
+
+
+def read_settings(service):
+    """The settings as splunkd has them now (a missing stanza: the defaults)."""
+    return Settings.from_conf(read_stanza(service, "settings"))
 
 
 def read_api_key(service):
