@@ -21,6 +21,13 @@ PROXY_PASSWORD_USER = "proxy_password"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 TRUE = ("1", "true", "yes", "on", "t", "y")
 FALSE = ("0", "false", "no", "off", "f", "n")
+
+
+def is_true(value):
+    """Whether a conf or form value says true (True, or one of TRUE in any case and spacing)."""
+    return str(value or "").strip().lower() in TRUE
+
+
 TIMEOUT_DEFAULT = 30
 TIMEOUT_MAX = 600  # seconds; more than 0
 

@@ -23,7 +23,7 @@ import sys
 
 from splunklib.binding import HTTPError
 
-from ..constants import IOC_COLLECTION_MAX, IOC_TYPES, PUSH_CAPABILITY, PUSH_ROLE, TRUE
+from ..constants import IOC_COLLECTION_MAX, IOC_TYPES, PUSH_CAPABILITY, PUSH_ROLE, is_true
 from ..enrich.enricher import to_observable
 from ..redaction import redact
 from ..stix.observables import is_public_ip
@@ -90,7 +90,7 @@ def parameters(payload):
     sid = str(payload.get("sid") or "")
     description = str(config.get("description") or "").strip() or \
         f"Seen in Splunk by the search \"{search_name}\" (sid {sid})"
-    dry_run = str(config.get("dry_run") or "0").strip().lower() in TRUE
+    dry_run = is_true(config.get("dry_run"))
     try:
         budget = float(str(config.get("max_wait") or DEFAULT_BUDGET).strip())
     except ValueError:

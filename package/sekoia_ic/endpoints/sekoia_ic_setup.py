@@ -38,7 +38,7 @@ from splunklib.binding import HTTPError
 
 from .. import APP_NAME, redaction
 from ..constants import (API_KEY_USER, DEFAULT_FEED_ID, FEED_ID_PATTERN, FEED_INPUT, LOG_LEVELS, PROXY_PASSWORD_USER,
-                         TIMEOUT_DEFAULT, TRUE)
+                         TIMEOUT_DEFAULT, is_true)
 from ..regions import DEFAULT_REGION, REGIONS
 from ..splunk import credentials, feeds, logs
 from ..splunk.rest_handler import SessionHandler
@@ -60,9 +60,6 @@ def _content(service, path, **namespace):
     body = json.loads(service.get(path, output_mode="json", **namespace).body.read())
     return dict((body.get("entry") or [{}])[0].get("content") or {})
 
-
-def _is_true(value):
-    return value is True or str(value).strip().lower() in TRUE
 
 
 def split_proxy(url):
@@ -88,7 +85,7 @@ def read_state(service):
                       "disabled": form_feed is None or not feeds.check_feed(FORM_FEED, form_feed)[0]["enabled"],
                       "declared": form_feed is not None},
             "feeds": _feed_list(declared),
-            "configured": _is_true(app.get("configured")), **read_es_state(service)}
+            "configured": is_true(app.get("configured")), **read_es_state(service)}
 
 
 def public_view(state):
@@ -114,7 +111,7 @@ def validate(form, state):
     written = {k: text.get(k, "").strip() for k in CHECKS}
     written["region"] = (written["region"] or DEFAULT_REGION).upper()
     written["log_level"] = (written["log_level"] or "INFO").upper()
-    written["verify_ssl"] = "true" if _is_true(form.get("verify_ssl", True)) else "false"
+    written["verify_ssl"] = "true" if is_true(form.get("verify_ssl", True)) else "false"
     key = text.get("api_key", "")
     if not key.strip():
         if not state["secrets"][API_KEY_USER]:

@@ -9,7 +9,7 @@ import time
 
 from splunklib.modularinput import Argument, Scheme, Script
 
-from ..constants import CHECKPOINTS_COLLECTION, INDICATORS_COLLECTION, LEASE_COLLECTION, TRUE
+from ..constants import CHECKPOINTS_COLLECTION, INDICATORS_COLLECTION, LEASE_COLLECTION, is_true
 from ..regions import base_url_for
 from ..ic.client import DEFAULT_FEED_ID, MAX_PAGE_SIZE, check_api_key
 from ..ic.errors import ConfigurationError, SekoiaError
@@ -235,7 +235,7 @@ def plan_migration(service, stanza, params, configured, checkpoint_rows):
     the feed_id of the input's own stanza (local inputs.conf: the shipped stanza has none), and the feeds of
     checkpoint rows written before feeds moved to sekoia_ic.conf (they have no feed_name). Done once: sekoia_ic.conf
     [feed_migration] done = true afterwards, so a feed removed later is not brought back."""
-    if _is_true(read_stanza(service, "feed_migration").get("done")):
+    if is_true(read_stanza(service, "feed_migration").get("done")):
         return {}
     found = {}
     name = stanza.split("://", 1)[-1]
@@ -291,9 +291,6 @@ def remove_unconfigured(service, checkpoints, checkpoint_rows, configured, lease
                         row["feed_id"], len(keys))
         checkpoints.delete_in("_key", [row["_key"]])
 
-
-def _is_true(value):
-    return str(value or "").strip().lower() in TRUE
 
 
 def purge_allowlist(service):
