@@ -31,7 +31,6 @@ class SekoiaCheckCommand(GeneratingCommand):
     def generate(self):
         ENTRY.start()
         info = self.metadata.searchinfo
-        service = app_service(info.splunkd_uri, info.session_key)
         if self.rows or self.datamodel:
             if self.feed_id:
                 self.write_warning("sekoiacheck: feed_id= is ignored with rows= or datamodel= (no connection check)")
@@ -54,6 +53,7 @@ class SekoiaCheckCommand(GeneratingCommand):
                     self.write_warning("sekoiacheck: {}", row["message"])
                 yield row
             return
+        service = app_service(info.splunkd_uri, info.session_key)
         row = {name: redact(value) for name, value in check_connection(service, self.feed_id).items()}
         if row["status"] != "ok":
             self.write_warning("sekoiacheck: {}", row["message"])  # str.format template: the text is an argument
