@@ -4,9 +4,10 @@ import json
 
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.conftest import STAGE_DIR
+from tests.rest_calls import call_endpoint
 from tests.standins.splunkweb import SplunkWebStandIn
 from tests.test_setup_page import ARTIFACTS, fill, headless_chromium
 
@@ -86,19 +87,7 @@ def test_others_see_the_list_read_only(browser, splunkd, roles):
 
 
 def call(splunkd, key, body=None):
-    from splunklib import binding, client
-    service = client.Service(scheme="http", host="127.0.0.1", port=splunkd.port, token=key, owner="nobody",
-                             app="sekoia_ic")
-    try:
-        if body is None:
-            response = service.get("sekoia_ic/allowlist", output_mode="json")
-        else:
-            response = service.post("sekoia_ic/allowlist", output_mode="json", body=json.dumps(body),
-                                    headers=[("Content-Type", "application/json")])
-        return response.status, json.loads(response.body.read())
-    except binding.HTTPError as exc:
-        text = exc.body.decode()
-        return exc.status, json.loads(text) if text.startswith("{") else text
+    return call_endpoint(splunkd, "sekoia_ic/allowlist", key, body)
 
 
 def test_the_endpoint_lets_only_editors_write(splunkd):

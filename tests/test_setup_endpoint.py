@@ -3,11 +3,11 @@ that never carries a secret, credentials that end admin-only, and one save per r
 import json
 
 import pytest
-from splunklib import binding, client
 
 from sekoia_ic.ic.errors import ConfigurationError
 from sekoia_ic.splunk.settings import Settings
 from tests.conftest import SESSION_KEY
+from tests.rest_calls import call_endpoint
 
 KEY = "sekoia_ic:api_key:"
 FORM = {"api_key": "k", "region": "FRA1", "base_url": "", "proxy_url": "", "proxy_username": "",
@@ -16,17 +16,7 @@ FORM = {"api_key": "k", "region": "FRA1", "base_url": "", "proxy_url": "", "prox
 
 
 def call(splunkd, method="GET", body=None):
-    service = client.Service(scheme="http", host="127.0.0.1", port=splunkd.port, token=SESSION_KEY,
-                             owner="nobody", app="sekoia_ic")
-    try:
-        if method == "GET":
-            response = service.get("sekoia_ic/setup", output_mode="json")
-        else:
-            response = service.post("sekoia_ic/setup", output_mode="json", body=json.dumps(body),
-                                    headers=[("Content-Type", "application/json")])
-        return response.status, json.loads(response.body.read())
-    except binding.HTTPError as exc:
-        return exc.status, json.loads(exc.body)
+    return call_endpoint(splunkd, "sekoia_ic/setup", SESSION_KEY, body if method == "POST" else None)
 
 
 def save(splunkd, request_id=None, **form):

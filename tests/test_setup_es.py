@@ -6,7 +6,7 @@ import pytest
 
 from sekoia_ic.ic.errors import ConfigurationError
 from sekoia_ic.splunk.es_settings import EsSettings
-from tests.test_setup_endpoint import FORM, call, save
+from tests.test_setup_endpoint import call, save
 
 ES_FORM = {"es_enabled": True, "es_min_confidence": "50", "es_types": "ip,domain", "es_ipv6": False,
            "es_max_rows": "1000"}
