@@ -1,7 +1,7 @@
 """KVCollection against the splunkd stand-in: limits.conf [kvstore] read in one request and honoured (batch saves
 and paged reads), Splunk's defaults when the limits cannot be read."""
 from sekoia_ic.constants import CONTEXT_CACHE_COLLECTION
-from sekoia_ic.splunk.kvstore import DEFAULT_MAX_BATCH_SAVE, DEFAULT_MAX_ROWS_PER_QUERY, KVCollection
+from sekoia_ic.splunk.kvstore import DEFAULT_MAX_BATCH_SAVE, DEFAULT_MAX_ROWS_PER_QUERY, FIND_IN_CHUNK, KVCollection
 from sekoia_ic.splunk.settings import app_service
 from tests.conftest import SESSION_KEY
 
@@ -44,11 +44,12 @@ def test_a_key_read_ends_when_every_key_was_read(splunkd):
     """One document per _key: once all the keys asked for were read, no request for the empty page; a key that
     is absent, or pages cut short by size, still read on until an empty page."""
     cache = KVCollection(app_service(splunkd.uri, SESSION_KEY), CONTEXT_CACHE_COLLECTION)
-    cache.save([{"_key": f"{n:04d}", "expires": n} for n in range(2500)])
-    keys = [f"{n:04d}" for n in range(2500)]
+    total = FIND_IN_CHUNK + 500
+    cache.save([{"_key": f"{n:05d}", "expires": n} for n in range(total)])
+    keys = [f"{n:05d}" for n in range(total)]
     before = splunkd.count(path_pattern="batch_find")
     assert sorted(d["_key"] for d in cache.find_in("_key", keys)) == keys
-    assert splunkd.count(path_pattern="batch_find") - before == 2  # 2000 keys, then 500: one page each
+    assert splunkd.count(path_pattern="batch_find") - before == 2  # FIND_IN_CHUNK keys, then 500: one page each
     before = splunkd.count(path_pattern="batch_find")
     assert sorted(d["_key"] for d in cache.find_in("_key", keys[:10] + ["absent"])) == keys[:10]
     assert splunkd.count(path_pattern="batch_find") - before == 2  # the page, then the empty page
