@@ -7,7 +7,6 @@ A row is keyed by a SHA-256 of (type, normalised value) and holds no value: what
 insider investigation's URLs and mailboxes) is not listable from the collection. A hash of a value with few
 possibilities (an IPv4 address) can be found by trying them all, which is why reading stays limited to those
 roles (docs/design.md, "Security model")."""
-import hashlib
 import json
 
 from ..constants import CONTEXT_CACHE_COLLECTION
@@ -20,6 +19,7 @@ _NOT_MATCHED_TEXT = json.dumps(NOT_MATCHED)  # what save_answers writes for an o
 
 def observable_key(obs_type, value):
     """The cache key of an observable: a hash, never the value."""
+    import hashlib  # at first use: a search whose values need no IC context does not load it (about 5 ms)
     return hashlib.sha256(f"sekoia_ic_context\x00{obs_type}\x00{value}".encode("utf-8")).hexdigest()
 
 

@@ -2,7 +2,6 @@
 correlation searches' rows: the lookup's `value` is this normal form, entirely lowercase; docs/design.md, "The
 lookup") and how it recognises the type of a bare value in an event. The feed and the search command use the
 same rules, so that a value from an event finds the row written from the feed."""
-import hashlib
 import ipaddress
 import re
 import socket
@@ -104,16 +103,21 @@ def _normalise_ip(obs_type, text):
     return str(network), "", True
 
 
+def _sha1_hex(text):
+    import hashlib  # at first use: loading it (OpenSSL) costs a search that keys nothing about 5 ms
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
 def observable_key(obs_type, value):
-    """The key of an observable's entry in the shared context cache (one per type and normalised value)."""
-    return hashlib.sha1(f"{obs_type}\x00{value}".encode("utf-8")).hexdigest()
+    """The key of an observable's allowlist entry (one per type and normalised value)."""
+    return _sha1_hex(f"{obs_type}\x00{value}")
 
 
 def row_key(feed_id, indicator_id, obs_type, value):
     """The key of a lookup row: one row per (feed, indicator, observable), so that each indicator adds and removes
     exactly its own share of an observable that several indicators name, and each feed its own rows of an
     indicator that several feeds carry (docs/design.md, "The lookup" and "Several feeds")."""
-    return hashlib.sha1(f"{feed_id}\x00{indicator_id}\x00{obs_type}\x00{value}".encode("utf-8")).hexdigest()
+    return _sha1_hex(f"{feed_id}\x00{indicator_id}\x00{obs_type}\x00{value}")
 
 
 def detect_type(value):
