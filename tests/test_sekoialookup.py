@@ -1,10 +1,15 @@
 """The real bin/sekoialookup.py over the chunked protocol v2, against the splunkd and IC stand-ins."""
 import json
+import subprocess
+import time
+
 import pytest
 
 from sekoia_ic.stix.indicators import rows_for
-from tests.chunked import messages, run_command
-from tests.conftest import API_KEY
+from tests.chunked import SCRIPT, messages, run_command
+from tests.conftest import API_KEY, SESSION_KEY, STAGE_DIR
+from tests.modinput import PYTHON, env_for
+from tests.standins.chunked_protocol import encode_chunk, iter_chunks, parse_csv, run_script, searchinfo, to_csv
 from tests.standins import stix_data
 from tests.standins.ic_api import DEFAULT_FEED_ID
 
@@ -238,3 +243,48 @@ def test_ttl_0_reuses_no_answer_across_chunks(configured_splunkd, ic, intel, tmp
     # the value, in each chunk (an exact match needs no CIDR range rows), and the empty page that ends each read
     assert len(finds) == 4
     assert context_calls(ic) == [("ipv4-addr", KNOWN_IP)] * 2
+
+
+def test_the_searchs_one_time_reads_are_made_while_its_first_chunk_comes(configured_splunkd, intel, tmp_path):
+    """splunkd sends the first chunk once it has the answer to getinfo: the settings, the allowlist and the lookup's
+    CIDR rows are read meanwhile, not once the chunk is there."""
+    reads = ("conf-sekoia_ic", "storage/collections/data/sekoia_ic_allowlist",
+             "storage/collections/data/sekoia_ic_indicators")
+    before = {path: configured_splunkd.count(path_pattern=path) for path in reads}
+    process = subprocess.Popen([PYTHON, "-s", "-E", str(SCRIPT)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=env_for(tmp_path))
+    try:
+        process.stdin.write(encode_chunk({"action": "getinfo", "preview": False,
+                                          "streaming_command_will_restart": False,
+                                          "searchinfo": searchinfo(configured_splunkd.uri, "sekoialookup",
+                                                                   ["field=dest_ip"], tmp_path, SESSION_KEY)}))
+        process.stdin.flush()
+        chunks = iter_chunks(process.stdout)
+        next(chunks)  # the getinfo answer
+        read = {}
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            read = {path: configured_splunkd.count(path_pattern=path) - before[path] for path in reads}
+            if all(read.values()):
+                break
+            time.sleep(0.05)
+        process.stdin.write(encode_chunk({"action": "execute", "finished": True}, to_csv([{"dest_ip": KNOWN_IP}])))
+        process.stdin.close()
+        answers = [(metadata, parse_csv(body)) for metadata, body in chunks]
+        process.wait(timeout=60)
+    finally:
+        process.kill()
+    assert all(read.values()), f"read before the first chunk: {read}"
+    assert answers[-1][1][0]["sekoia_matched"] == "true"
+
+
+def test_a_setup_that_fails_passes_the_chunk_and_the_next_chunk_sets_up_again(configured_splunkd, intel, tmp_path):
+    script = STAGE_DIR.parent.parent / "tests" / "commands" / "failing_setup_command.py"
+    env = dict(env_for(tmp_path), SEKOIA_IC_LIB=str(STAGE_DIR / "lib"))
+    _, _, answers = run_script(PYTHON, script, configured_splunkd.uri, "sekoialookup", ["field=dest_ip"],
+                               [[{"dest_ip": KNOWN_IP}], [{"dest_ip": KNOWN_IP}]], tmp_path, SESSION_KEY, env)
+    first, second = answers[0][1][0], answers[1][1][0]
+    assert "sekoia_matched" not in first and first["dest_ip"] == KNOWN_IP
+    assert second["sekoia_matched"] == "true"
+    assert [text for level, text in messages(answers) if level == "ERROR"] == [
+        "sekoialookup: internal error (RuntimeError); events passed unchanged, details in sekoialookup.log"]

@@ -126,6 +126,19 @@ class Enricher:
     def say(self, level, text):
         self._say(text, level, text)
 
+    def warm_up(self):
+        """The reads a search makes once, made before its first chunk is there (sekoialookup runs this while
+        splunkd sends the chunk): the allowlist, the lookup's CIDR rows when values may be addresses, and with
+        mode=api whether the user may ask the IC. A failure here is met again, and said, where the chunk needs it."""
+        self.allowlist()
+        if self.local_lookup is not None and self.wanted_type in ("auto", "ipv4-addr", "ipv6-addr"):
+            try:
+                self.local_lookup.read_ranges()
+            except Exception:  # noqa: BLE001 - read again, and said, by the first chunk's local_matches
+                pass
+        if self.mode == "api" and self.resolver is not None:
+            self.resolver.may_ask()
+
     # ------------------------------------------------------------------------------------------ chunk
     def local_matches(self, observables):
         try:
@@ -157,11 +170,12 @@ class Enricher:
         to be asked again in a later chunk): a summary has an "error" text when something could not be asked.
         An allowlisted value is no match and asks nothing; a type-blind row never matches (local_match.py)."""
         allowlist, now = self.allowlist(), self.clock()
-        results, needs_api, final = {}, [], True
-        for observable in observables:
-            if allowlist and allowlist.holds(observable.type, observable.value):
-                results[observable] = {"v": VERSION, "matched": False, "indicators": [], "allowlisted": True}
-        observables = [o for o in observables if o not in results]
+        results, final = {}, True
+        if allowlist:
+            for observable in observables:
+                if allowlist.holds(observable.type, observable.value):
+                    results[observable] = {"v": VERSION, "matched": False, "indicators": [], "allowlisted": True}
+            observables = [o for o in observables if o not in results]
         local = self.local_matches(observables) if self.mode in ("local", "both") and observables else {}
         if local is None:
             local, final = {}, False
@@ -169,11 +183,16 @@ class Enricher:
             self.say("warning", self._allowlist_problem)
             self._allowlist_problem = None
         self.stats.local_matches += len(local)
-        for observable in observables:
-            rows = local.get(observable)
-            results[observable] = summarise_rows(rows, now) if rows else NOT_MATCHED
-            if self.mode == "api" or (self.mode == "both" and results[observable]["matched"]):
-                needs_api.append(observable)
+        results.update(dict.fromkeys(observables, NOT_MATCHED))  # most values: nothing known locally
+        for observable, rows in local.items():
+            if rows:
+                results[observable] = summarise_rows(rows, now)
+        if self.mode == "api":
+            needs_api = observables
+        elif self.mode == "both":
+            needs_api = [o for o in local if results[o]["matched"]]
+        else:
+            needs_api = []
         # Never sent outside: private, loopback, multicast, reserved... addresses.
         needs_api = [o for o in needs_api if o.type not in ("ipv4-addr", "ipv6-addr") or is_public_ip(o.value)]
         if needs_api:
@@ -267,23 +286,20 @@ class Enricher:
         if now >= self._answers_until:
             self.answers = {}
             self._answers_until = now + self._answers_window
+        answers, nothing, wanted = self.answers, self._nothing, self.wanted_type
         out, todo = {}, {}
         for raw in raws:
-            if not raw:
-                out[raw] = self._nothing
-                continue
-            known = self.answers.get(raw)
-            if known is not None:
-                out[raw] = known
-                continue
-            observable = to_observable(raw, self.wanted_type)
-            if observable is None:
+            answer = answers.get(raw) if raw else nothing
+            if answer is None:
+                observable = to_observable(raw, wanted)
+                if observable is not None:
+                    todo[raw] = observable
+                    continue
                 self.stats.invalid_values += 1
-                out[raw] = self._nothing
-                if len(self.answers) < CACHE_SIZE:
-                    self.answers[raw] = self._nothing
-            else:
-                todo[raw] = observable
+                answer = nothing
+                if len(answers) < CACHE_SIZE:
+                    answers[raw] = nothing
+            out[raw] = answer
         if todo:
             distinct = set(todo.values())
             self.stats.distinct_values += len(distinct - self._seen_values)
@@ -291,21 +307,20 @@ class Enricher:
             results, final = self.resolve(list(distinct))
             now = self.clock()
             soon = now + self._answers_window
-            built, lasting = {}, set()
+            built, fleeting, unmatched = {}, set(), self._unmatched
             for o, s in results.items():
                 if s is NOT_MATCHED:  # most values: nothing to re-check against the clock, no fields to build
-                    built[o] = Answer(o, s, self._unmatched)
-                    lasting.add(o)
+                    built[o] = Answer(o, s, unmatched)
                     continue
                 s = live(s, now)
-                built[o] = Answer(o, s, fields_for(self.prefix, [(o, s)], self._unmatched))
-                if not any(e.get("valid_until") is not None and e["valid_until"] <= soon for e in s["indicators"]):
-                    lasting.add(o)  # no indicator of it expires while the answer could be reused
-            room = CACHE_SIZE - len(self.answers)
-            for raw, observable in todo.items():
-                out[raw] = built[observable]
-                if final and observable in lasting and room > 0:  # what failed is asked again later, as what
-                    self.answers[raw] = built[observable]         # expires soon
+                built[o] = Answer(o, s, fields_for(self.prefix, [(o, s)], unmatched))
+                if any(e.get("valid_until") is not None and e["valid_until"] <= soon for e in s["indicators"]):
+                    fleeting.add(o)  # an indicator of it expires while the answer could be reused
+            room = CACHE_SIZE - len(answers) if final else 0  # what failed is asked again later, as what
+            for raw, observable in todo.items():             # expires soon
+                out[raw] = answer = built[observable]
+                if room > 0 and observable not in fleeting:
+                    answers[raw] = answer
                     room -= 1
         return out
 

@@ -17,24 +17,29 @@ class LocalLookup:
         """{observable: [rows]}: every row naming each observable with the observable's own type (a filename row
         never matches a domain of the same text), read in pages that max_rows_per_query cannot cut. Raises
         whatever splunkd raises; the caller decides."""
-        if self._collection is None:
-            self._collection = KVCollection(self.service, INDICATORS_COLLECTION)
-        by_key = {(o.type, o.value): o for o in observables}
+        by_key = {o: o for o in observables}  # an Observable is its (type, value) tuple
         found = {}
-        for row in self._collection.find_in("value", {o.value for o in observables}):
+        for row in self._lookup().find_in("value", {value for _, value in observables}):
             observable = by_key.get((row.get("type"), row.get("value")))
             if observable is not None:
                 found.setdefault(observable, []).append(row)
         self._match_ranges(observables, found)
         return found
 
+    def read_ranges(self):
+        """The lookup's CIDR range rows, read once per search (they are few), in pages. Raises what splunkd raises."""
+        if self._ranges is None:
+            self._ranges = RangeIndex(self._lookup().find({"is_range": True}))
+        return self._ranges
+
+    def _lookup(self):
+        if self._collection is None:
+            self._collection = KVCollection(self.service, INDICATORS_COLLECTION)
+        return self._collection
+
     def _match_ranges(self, observables, found):
         ips = [o for o in observables if o.type in ("ipv4-addr", "ipv6-addr")]
-        if not ips:
-            return
-        if self._ranges is None:  # CIDR range rows are few: read them once per search, in pages
-            self._ranges = RangeIndex(self._collection.find({"is_range": True}))
-        if not self._ranges:
+        if not ips or not self.read_ranges():
             return
         for observable in ips:
             rows = [r for r in self._ranges.containing(observable.value) if r.get("type") == observable.type]

@@ -54,7 +54,7 @@ class ContextResolver:
                     self.stats.cache_hits += 1
                 else:
                     ask.append(observable)
-        if ask and self._holds_capability():
+        if ask and self.may_ask():
             # Not copied into the TTLCache: the search's answer map holds them already, and the shared cache keeps
             # its own expiry (the copy's per-entry upkeep cost more than the rest of a cached value's handling).
             shared = self._shared_cache(ask)
@@ -111,8 +111,8 @@ class ContextResolver:
         if result.get("stop"):
             self.stopped = self.stopped or result["stop"]
 
-    def _holds_capability(self):
-        """Whether the user holds CAPABILITY (asked once); False also sets no_access, with its message."""
+    def may_ask(self):
+        """Whether the user holds CAPABILITY (asked of splunkd once); False also sets no_access, with its message."""
         if self._may_read_cache is None:
             self._may_read_cache = False
             if self.reader is not None:

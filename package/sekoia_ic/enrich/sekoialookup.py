@@ -3,6 +3,7 @@ Its protocol choices (no required_fields, the chunk layout, bounded time): docs/
 protocol"."""
 import logging
 import re
+import threading
 
 from splunklib.searchcommands import Configuration, Option, StreamingCommand, validators
 
@@ -80,6 +81,8 @@ class SekoiaLookupCommand(RepeatableFieldOption, FastRecordReader, StreamingComm
         self._fields = []
         self._type = "auto"
         self._problem = None
+        self._setting_up = None  # the thread that makes the enricher while the first chunk comes
+        self._setup_failure = None
         self._once = logs.Once(self._say)  # each message once per search, whoever raises it
 
     def prepare(self):
@@ -99,6 +102,19 @@ class SekoiaLookupCommand(RepeatableFieldOption, FastRecordReader, StreamingComm
             self._problem = f"sekoialookup: unknown mode={self.mode}: use local, api or both (events passed unchanged)"
         elif not FIELD_NAME.match(self.prefix or "x"):
             self._problem = f"sekoialookup: prefix={self.prefix} is not a usable field name prefix"
+        else:
+            # splunkd sends the first chunk once it has the answer to getinfo, which follows prepare(): the
+            # search's one-time reads (settings, allowlist, CIDR rows) are made meanwhile.
+            self._setting_up = threading.Thread(target=self._set_up, name="sekoialookup-setup", daemon=True)
+            self._setting_up.start()
+
+    def _set_up(self):
+        try:
+            enricher = self._make_enricher()
+            enricher.warm_up()
+            self._enricher = enricher
+        except Exception as exc:  # noqa: BLE001 - raised again in stream(), where the chunk's handler says it
+            self._setup_failure = exc
 
     def _make_enricher(self):
         info = self.metadata.searchinfo
@@ -131,7 +147,12 @@ class SekoiaLookupCommand(RepeatableFieldOption, FastRecordReader, StreamingComm
         chunk = list(records)  # one whole chunk: batch the lookups over it
         produced = ()
         try:
-            if self._enricher is None:
+            if self._setting_up is not None:
+                self._setting_up.join()
+                self._setting_up, failure, self._setup_failure = None, self._setup_failure, None
+                if failure is not None:
+                    raise failure
+            if self._enricher is None:  # a later chunk after a failed setup tries again
                 self._enricher = self._make_enricher()
             if self.per_indicator:
                 chunk, produced = self._enricher.expand_chunk(chunk)
