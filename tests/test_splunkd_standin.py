@@ -67,6 +67,13 @@ def test_kvstore_crud_and_queries(splunkd):
     assert [d["n"] for d in data.query(query={"n": {"$in": [3.0, True, "5"]}})] == [3]
     assert sorted(d["n"] for d in data.query(query={"n": {"$nin": [1, 2.0, False]}})) == [3, 4, 5, 6, 7, 8, 9, 100]
     assert [d["n"] for d in data.query(query={"$or": [{"n": 1}, {"n": 2}]}, sort="n:-1")] == [2, 1]
+    # On an array field (MongoDB): $in holds when an element is listed, $nin when none is; the index is multikey.
+    data.batch_save({"_key": "a1", "n": 50, "keys": ["x", "y"]}, {"_key": "a2", "n": 51, "keys": []})
+    assert [d["_key"] for d in data.query(query={"keys": {"$in": ["y", "z"]}})] == ["a1"]
+    assert [d["_key"] for d in data.query(query={"keys": "x"})] == ["a1"]
+    assert "a1" not in {d["_key"] for d in data.query(query={"keys": {"$nin": ["y"]}})}
+    assert "a2" in {d["_key"] for d in data.query(query={"keys": {"$nin": ["y"]}})}
+    data.delete(query=json.dumps({"n": {"$in": [50, 51]}}))
     assert [d["n"] for d in data.query(sort="n", limit=2, skip=1)] == [2, 3]
     assert set(data.query(query={"_key": "k1"}, fields="n")[0]) == {"_key", "n"}
     inserted = data.insert({"n": 7})

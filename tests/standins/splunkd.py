@@ -9,7 +9,8 @@ It follows the Splunk REST API Reference Manual (splunkd 9.x):
   ("Basic concepts > Atom Feed responses").
 - KV store ("KV store endpoint descriptions"): storage/collections/config (list, get, create),
   storage/collections/data/<collection> GET with query (Mongo-style JSON: equality, $and, $or, $in, $nin,
-  $gt, $gte, $lt, $lte, $ne), sort, skip, limit, fields; POST insert; DELETE with or without query (no query
+  $gt, $gte, $lt, $lte, $ne; on an array field, equality and $in hold when an element does, as in MongoDB), sort,
+  skip, limit, fields; POST insert; DELETE with or without query (no query
   deletes every record); /<key> GET, POST (replace) and DELETE; batch_save (upsert by _key, at most
   limits.conf [kvstore] max_documents_per_batch_save documents, else 400) and batch_find (at most
   max_queries_per_batch queries). Reads return at most [kvstore] max_rows_per_query rows, and stop adding rows
@@ -364,10 +365,14 @@ def _compare(value, op, operand):
         return value == operand
     if op == "$ne":
         return value != operand
-    if op == "$in":
-        return operand.holds(value) if isinstance(operand, Members) else value in operand
-    if op == "$nin":
-        return not (operand.holds(value) if isinstance(operand, Members) else value in operand)
+    if op in ("$in", "$nin"):
+        # MongoDB's query operators reference: "If the field holds an array, then the $in operator selects the
+        # documents whose field holds an array that contains at least one element that matches a value in the
+        # specified array"; $nin selects those where the field "is not in the specified array" or is missing, for
+        # an array: where no element is (so an empty array is in no $in list and in every $nin list).
+        items = value if isinstance(value, list) else [value]
+        found = any(operand.holds(v) if isinstance(operand, Members) else v in operand for v in items)
+        return found if op == "$in" else not found
     if op in ("$gt", "$gte", "$lt", "$lte"):
         if value is None or isinstance(value, bool) != isinstance(operand, bool):
             return False
