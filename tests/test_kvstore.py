@@ -1,7 +1,7 @@
 """KVCollection against the splunkd stand-in: limits.conf [kvstore] read in one request and honoured (batch saves
 and paged reads), Splunk's defaults when the limits cannot be read."""
 from sekoia_ic.constants import CONTEXT_CACHE_COLLECTION
-from sekoia_ic.splunk.kvstore import DEFAULT_MAX_BATCH_SAVE, DEFAULT_MAX_ROWS_PER_QUERY, FIND_IN_CHUNK, KVCollection
+from sekoia_ic.splunk.kvstore import DEFAULT_MAX_BATCH_SAVE, DEFAULT_MAX_ROWS_PER_QUERY, KVCollection
 from sekoia_ic.splunk.settings import app_service
 from tests.conftest import SESSION_KEY
 
@@ -40,19 +40,14 @@ def test_a_page_cut_by_size_is_not_the_end(splunkd):
     assert splunkd.count(path_pattern="sekoia_ic_context_cache") - requests == 1  # an empty first page ends it
 
 
-def test_a_key_read_ends_when_every_key_was_read(splunkd):
-    """One document per _key: once all the keys asked for were read, no request for the empty page; a key that
-    is absent, or pages cut short by size, still read on until an empty page."""
+def test_a_value_read_takes_a_condition_reads_array_fields_and_asks_no_more_once_the_caller_stops(splunkd):
     cache = KVCollection(app_service(splunkd.uri, SESSION_KEY), CONTEXT_CACHE_COLLECTION)
-    total = FIND_IN_CHUNK + 500
-    cache.save([{"_key": f"{n:05d}", "expires": n} for n in range(total)])
-    keys = [f"{n:05d}" for n in range(total)]
+    cache.save([{"_key": f"{n:03d}", "keys": [f"a{n}", f"b{n}"], "expires": n} for n in range(300)])
+    wanted = [f"b{n}" for n in range(300)]
+    found = cache.find_in("keys", wanted, where={"expires": {"$gt": 199}})
+    assert sorted(d["_key"] for d in found) == [f"{n:03d}" for n in range(200, 300)]
     before = splunkd.count(path_pattern="batch_find")
-    assert sorted(d["_key"] for d in cache.find_in("_key", keys)) == keys
-    assert splunkd.count(path_pattern="batch_find") - before == 2  # FIND_IN_CHUNK keys, then 500: one page each
-    before = splunkd.count(path_pattern="batch_find")
-    assert sorted(d["_key"] for d in cache.find_in("_key", keys[:10] + ["absent"])) == keys[:10]
-    assert splunkd.count(path_pattern="batch_find") - before == 2  # the page, then the empty page
-    splunkd.set_conf("limits", "kvstore", max_rows_per_query=50, max_size_per_result_mb=0.0005)
-    cut = KVCollection(app_service(splunkd.uri, SESSION_KEY), CONTEXT_CACHE_COLLECTION)
-    assert sorted(d["_key"] for d in cut.find_in("_key", keys[:40])) == keys[:40]
+    found = cache.find_in("keys", wanted, per_query=100)  # 3 queries, each read until an empty page
+    next(found)
+    found.close()
+    assert splunkd.count(path_pattern="batch_find") - before == 1

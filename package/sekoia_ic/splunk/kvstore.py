@@ -101,24 +101,18 @@ class KVCollection:
         """Whether any document matches the query (one row read)."""
         return bool(self.data.query(query=json.dumps(query), limit=1, fields="_key"))
 
-    def find_in(self, field, values, fields=None):
-        """Documents whose field is one of values: one batch_find request (its query in the body) per
-        FIND_IN_CHUNK values and page. On `_key` (one document per value), a part whose every key was read needs
-        no request for the empty page that ends any other read."""
+    def find_in(self, field, values, fields=None, where=None, per_query=FIND_IN_CHUNK):
+        """Documents whose field is one of values (an array field: holds one of them), and match `where` too: one
+        batch_find request (its query in the body) per `per_query` values and page. A caller that has what it
+        needs stops iterating: nothing more is asked."""
         def fetch(page_query, limit):
             request = {"query": page_query, "sort": [{"_key": 1}], "limit": limit}
             if fields:
                 request["fields"] = sorted(set(fields) | {"_key"})
             return self.data.batch_find(request)[0]
 
-        for part in chunks(sorted(set(values)), FIND_IN_CHUNK):
-            missing = set(part) if field == "_key" else None
-            for document in _paged(fetch, {field: {"$in": part}}, self.max_rows):
-                yield document
-                if missing is not None:
-                    missing.discard(document.get("_key"))
-                    if not missing:
-                        break
+        for part in chunks(sorted(set(values)), per_query):
+            yield from _paged(fetch, dict(where or {}, **{field: {"$in": part}}), self.max_rows)
 
     def find_each(self, queries, fields=None):
         """[documents] of each query, one batch_find request per BATCH_QUERIES queries. Each list is only the first
