@@ -187,12 +187,11 @@ def test_429_waits_within_bounds_then_marks_the_rest(configured_splunkd, ic, int
 
 def test_expired_shared_cache_entries_are_purged(configured_splunkd, ic, intel, tmp_path):
     cache = configured_splunkd.kv["sekoia_ic_context_cache"]
-    cache["old"] = {"_key": "old", "type": "ipv4-addr", "value": "1.1.1.1", "found": False,
-                    "context": '{"matched": false}', "expires": 1000}
+    cache["old"] = {"_key": "old", "keys": ["k"], "answers": '{"k": null}', "v": 2, "expires": 1000}
     run_command(configured_splunkd.uri, ["field=ip", "mode=api"], [[{"ip": "9.9.9.9"}]], tmp_path)
     # Keyed by a hash, and the value looked up is not stored (docs/design.md, "Security model").
     from sekoia_ic.enrich.shared_cache import observable_key
-    assert "old" not in cache and list(cache) == [observable_key("ipv4-addr", "9.9.9.9")]
+    assert "old" not in cache and [row["keys"] for row in cache.values()] == [[observable_key("ipv4-addr", "9.9.9.9")]]
     assert "9.9.9.9" not in json.dumps(list(cache.values()))
 
 

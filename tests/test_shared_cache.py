@@ -1,0 +1,72 @@
+"""The shared context cache (enrich/shared_cache.py) in the splunkd stand-in's KV store, through splunklib: a
+row per endpoint request, found by its indexed `keys`, read in as few requests as the values need."""
+import json
+
+from sekoia_ic.enrich import shared_cache
+from sekoia_ic.splunk.settings import app_service
+from sekoia_ic.stix.summaries import NOT_MATCHED, VERSION
+from tests.conftest import SESSION_KEY
+
+NOW = 1_800_000_000
+FOUND = {"v": VERSION, "matched": True, "indicators": [{"id": "indicator--1", "name": "C2", "confidence": 80}]}
+
+
+def cache_of(splunkd):
+    return shared_cache.collection(app_service(splunkd.uri, SESSION_KEY))
+
+
+def ips(count, start=0):
+    return [("ipv4-addr", f"11.0.{n >> 8}.{n & 255}") for n in range(start, start + count)]
+
+
+def test_answers_are_written_a_group_a_row_and_read_back_in_one_request(splunkd):
+    cache = cache_of(splunkd)
+    answers = dict.fromkeys(ips(2500), NOT_MATCHED)
+    answers[("domain-name", "c2.example.org")] = FOUND
+    shared_cache.save_answers(cache, answers, NOW + 3600)
+    rows = list(splunkd.kv["sekoia_ic_context_cache"].values())
+    assert sorted(len(row["keys"]) for row in rows) == [501, 1000, 1000]
+    assert "11.0.0.1" not in json.dumps(rows) and "c2.example.org" not in json.dumps(rows)  # hashes, no value
+    before = splunkd.count(path_pattern="batch_find")
+    read = shared_cache.read_answers(cache, list(answers), NOW)
+    assert read == answers
+    assert read[("ipv4-addr", "11.0.0.1")] is NOT_MATCHED  # the one shared summary, not a copy per value
+    assert splunkd.count(path_pattern="batch_find") - before == 1  # every value answered: no empty page asked
+
+
+def test_only_live_rows_of_this_shape_answer_and_a_bad_row_is_skipped(splunkd):
+    cache = cache_of(splunkd)
+    shared_cache.save_answers(cache, dict.fromkeys(ips(3), NOT_MATCHED), NOW - 1)  # expired
+    shared_cache.save_answers(cache, dict.fromkeys(ips(3, start=3), NOT_MATCHED), NOW + 60)
+    key = shared_cache.observable_key(*ips(1, start=6)[0])
+    bad = shared_cache.observable_key(*ips(1, start=7)[0])
+    docs = splunkd.kv["sekoia_ic_context_cache"]
+    docs["older"] = {"_key": "older", "keys": [key], "answers": json.dumps({key: None}), "v": VERSION - 1,
+                     "expires": NOW + 60}
+    docs["bad"] = {"_key": "bad", "keys": [bad], "answers": "{not json", "v": VERSION, "expires": NOW + 60}
+    # 2.0.0's rows, one per value with no `keys`, are found by no query: asked again, purged once expired.
+    docs["v200"] = {"_key": key, "found": False, "context": json.dumps(NOT_MATCHED), "expires": NOW + 60}
+    read = shared_cache.read_answers(cache, ips(8), NOW)
+    assert read == dict.fromkeys(ips(3, start=3), NOT_MATCHED)
+    shared_cache.purge_expired(cache, NOW)
+    assert len(docs) == 4  # the expired row is gone
+
+
+def test_a_read_of_values_the_cache_lacks_ends_on_an_empty_page(splunkd):
+    cache = cache_of(splunkd)
+    shared_cache.save_answers(cache, dict.fromkeys(ips(10), NOT_MATCHED), NOW + 60)
+    before = splunkd.count(path_pattern="batch_find")
+    assert shared_cache.read_answers(cache, ips(20), NOW) == dict.fromkeys(ips(10), NOT_MATCHED)
+    assert splunkd.count(path_pattern="batch_find") - before == 2  # the page, then the empty page
+
+
+def test_rows_too_big_for_a_document_are_split(splunkd, monkeypatch):
+    monkeypatch.setattr(shared_cache, "ROW_BYTES", 2000)
+    cache = cache_of(splunkd)
+    big = dict(FOUND, indicators=[dict(FOUND["indicators"][0], id=f"indicator--{n}") for n in range(12)])
+    answers = dict.fromkeys(ips(30), big)
+    shared_cache.save_answers(cache, answers, NOW + 60)
+    rows = list(splunkd.kv["sekoia_ic_context_cache"].values())
+    assert len(rows) > 1 and all(len(row["answers"]) <= 2000 for row in rows)
+    assert sum(len(row["keys"]) for row in rows) == 30
+    assert shared_cache.read_answers(cache, ips(30), NOW) == answers
