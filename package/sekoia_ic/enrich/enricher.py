@@ -198,7 +198,8 @@ class Enricher:
         if needs_api:
             answers, failures = self.resolver.resolve(needs_api)
             for observable, summary in answers.items():
-                results[observable] = combine(results[observable], summary)
+                if summary is not NOT_MATCHED or results[observable] is not NOT_MATCHED:  # else: nothing, still
+                    results[observable] = combine(results[observable], summary)
             for observable, error in failures.items():
                 results[observable] = dict(results[observable], error=error)
             final = final and not failures
