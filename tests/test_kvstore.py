@@ -1,5 +1,8 @@
 """KVCollection against the splunkd stand-in: limits.conf [kvstore] read in one request and honoured (batch saves
 and paged reads), Splunk's defaults when the limits cannot be read."""
+import pytest
+from splunklib.binding import HTTPError
+
 from sekoia_ic.constants import CONTEXT_CACHE_COLLECTION
 from sekoia_ic.splunk.kvstore import DEFAULT_MAX_BATCH_SAVE, DEFAULT_MAX_ROWS_PER_QUERY, KVCollection
 from sekoia_ic.splunk.settings import app_service
@@ -40,14 +43,15 @@ def test_a_page_cut_by_size_is_not_the_end(splunkd):
     assert splunkd.count(path_pattern="sekoia_ic_context_cache") - requests == 1  # an empty first page ends it
 
 
-def test_a_value_read_takes_a_condition_reads_array_fields_and_asks_no_more_once_the_caller_stops(splunkd):
+def test_big_documents_are_saved_in_batches_under_the_size_limit_and_read_unsorted(splunkd):
+    splunkd.set_conf("limits", "kvstore", max_size_per_batch_save_mb=1)
     cache = KVCollection(app_service(splunkd.uri, SESSION_KEY), CONTEXT_CACHE_COLLECTION)
-    cache.save([{"_key": f"{n:03d}", "keys": [f"a{n}", f"b{n}"], "expires": n} for n in range(300)])
-    wanted = [f"b{n}" for n in range(300)]
-    found = cache.find_in("keys", wanted, where={"expires": {"$gt": 199}})
-    assert sorted(d["_key"] for d in found) == [f"{n:03d}" for n in range(200, 300)]
-    before = splunkd.count(path_pattern="batch_find")
-    found = cache.find_in("keys", wanted, per_query=100)  # 3 queries, each read until an empty page
-    next(found)
-    found.close()
-    assert splunkd.count(path_pattern="batch_find") - before == 1
+    documents = [{"_key": f"{n:03d}", "keys": [f"a{n}", f"b{n}"], "answers": "x" * 400_000, "expires": n}
+                 for n in range(5)]
+    before = splunkd.count(path_pattern="batch_save")
+    with pytest.raises(HTTPError):  # one batch of 2 MB: refused
+        cache.save(documents)
+    assert cache.save(documents, size=lambda d: len(d["answers"])) == 5
+    assert splunkd.count(path_pattern="batch_save") - before == 1 + 3  # 2 documents a batch, then 1
+    page = cache.find_page({"keys": {"$in": ["b3", "a4", "zz"]}, "_key": {"$nin": ["004"]}}, fields=["expires"])
+    assert [(d["_key"], d["expires"]) for d in page] == [("003", 3)]

@@ -70,3 +70,15 @@ def test_rows_too_big_for_a_document_are_split(splunkd, monkeypatch):
     assert len(rows) > 1 and all(len(row["answers"]) <= 2000 for row in rows)
     assert sum(len(row["keys"]) for row in rows) == 30
     assert shared_cache.read_answers(cache, ips(30), NOW) == answers
+
+
+def test_a_page_cut_by_size_is_followed_by_the_keys_still_unanswered(splunkd):
+    cache = cache_of(splunkd)
+    for start in range(0, 30, 3):  # 10 rows of 3 answers
+        shared_cache.save_answers(cache, dict.fromkeys(ips(3, start=start), NOT_MATCHED), NOW + 60)
+    splunkd.set_conf("limits", "kvstore", max_size_per_result_mb=0.0005)  # about 524 bytes: 2 rows a page
+    cut = cache_of(splunkd)  # a new service reads the limits again
+    cuts, before = splunkd.size_cuts, splunkd.count(path_pattern="batch_find")
+    assert shared_cache.read_answers(cut, ips(30), NOW) == dict.fromkeys(ips(30), NOT_MATCHED)
+    assert splunkd.size_cuts > cuts
+    assert 3 <= splunkd.count(path_pattern="batch_find") - before <= 10  # no empty page: every key was answered

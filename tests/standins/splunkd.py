@@ -12,7 +12,8 @@ It follows the Splunk REST API Reference Manual (splunkd 9.x):
   $gt, $gte, $lt, $lte, $ne; on an array field, equality and $in hold when an element does, as in MongoDB), sort,
   skip, limit, fields; POST insert; DELETE with or without query (no query
   deletes every record); /<key> GET, POST (replace) and DELETE; batch_save (upsert by _key, at most
-  limits.conf [kvstore] max_documents_per_batch_save documents, else 400) and batch_find (at most
+  limits.conf [kvstore] max_documents_per_batch_save documents and max_size_per_batch_save_mb of body, else 400)
+  and batch_find (at most
   max_queries_per_batch queries). Reads return at most [kvstore] max_rows_per_query rows, and stop adding rows
   once the answer holds max_size_per_result_mb of data (a fraction of a MB is taken, for tests). Unknown collections answer 404.
 - storage/passwords ("Access endpoint descriptions > storage/passwords"): entities named
@@ -880,6 +881,10 @@ class _Handler(BaseHTTPRequestHandler):
                 if len(batch) > limit:
                     raise HTTPFailure(400, f"Request exceeds API limits - see limits.conf for details. "
                                            f"(Too many documents for a single batch save, limit is {limit})")
+                megabytes = float(s.confs.get("limits", {}).get("kvstore", {}).get("max_size_per_batch_save_mb", 50))
+                if len(body) > megabytes * 1024 * 1024:  # limits.conf.spec [kvstore] max_size_per_batch_save_mb
+                    raise HTTPFailure(400, "Request exceeds API limits - see limits.conf for details. (Batch save "
+                                           f"size exceeds {megabytes} MB)")  # the words are the stand-in's own
                 keys = []
                 for doc in batch:
                     key = str(doc.get("_key") or self._new_key())

@@ -6,8 +6,8 @@ reads it with the user's own session first.
 A row holds the answers of one endpoint request, at most GROUP of them: `answers`, a JSON object from each
 observable's key to its summary (null: the IC does not know it); `keys`, the same keys as an array, which the KV
 store indexes (collections.conf accelerated_fields), so that one query finds the rows holding a search's values;
-`v`, the summaries' shape; `expires`. A search of 10,000 cached values reads the few rows their requests wrote,
-not 10,000 rows (docs/design.md, "Matching").
+`v`, the summaries' shape; `expires`. A search of 10,000 values that one earlier search asked reads that
+search's 10 rows, not 10,000 (docs/design.md, "Matching").
 
 An observable's key is a SHA-256 of (type, normalised value): what analysts looked up (an insider
 investigation's URLs and mailboxes) is not listable from the collection. A hash of a value with few
@@ -20,13 +20,12 @@ from ..stix.summaries import NOT_MATCHED, VERSION
 from ..splunk.kvstore import KVCollection
 
 GROUP = 1000  # answers a row: a row of unknown values is about 80 bytes an answer
-ROW_BYTES = 4 * 1024 * 1024
-KEYS_PER_QUERY = 50_000  # one query for a whole chunk's values: a row found once, not once per part of them
+ROW_BYTES = 1024 * 1024  # of `answers`: a row of many known values (long summaries) is split
 
 
 def observable_key(obs_type, value):
-    """The cache key of an observable: a hash, never the value (SHA-256 cut to 128 bits, 32 hex digits: no two
-    observables share one, and a search's query of 10,000 keys is half the bytes)."""
+    """The cache key of an observable: a hash, never the value (SHA-256 cut to 128 bits, 32 hex digits: a
+    collision between two observables is negligible, and a search's query of 10,000 keys is half the bytes)."""
     import hashlib  # at first use: a search whose values need no IC context does not load it (about 5 ms)
     return hashlib.sha256(f"sekoia_ic_context\x00{obs_type}\x00{value}".encode("utf-8")).hexdigest()[:32]
 
@@ -37,43 +36,54 @@ def collection(service):
 
 def read_answers(cache, observables, now):
     """{observable: summary} of the unexpired answers for these (type, value) observables, from rows of the
-    summary shape this version writes (an older one is asked again). The read ends once every observable has
-    an answer."""
+    summary shape this version writes (an older one is asked again).
+
+    One query for the rows holding any unanswered key, with no sort (the `keys` index finds them; a sort by _key
+    would make the KV store sort whole rows in memory). A page splunkd cut short is followed by the same query for
+    the keys still unanswered, leaving out the rows read; the read ends when every key has an answer or a page
+    comes back empty."""
     keys = {observable_key(*o): o for o in observables}
     unanswered = set(keys)
-    answers = {}
-    rows = cache.find_in("keys", keys, fields=["answers", "v"], where={"expires": {"$gt": now}},
-                         per_query=KEYS_PER_QUERY)
-    for row in rows:
-        if row.get("v") != VERSION:
-            continue
-        try:
-            group = json.loads(row["answers"])
-        except (KeyError, TypeError, ValueError):
-            continue
-        if not isinstance(group, dict):
-            continue
-        for key in unanswered.intersection(group):
-            summary = group[key]
-            if summary is None:  # most answers: "the IC does not know it"
-                answers[keys[key]] = NOT_MATCHED
-            elif isinstance(summary, dict):
-                answers[keys[key]] = summary
-        unanswered.difference_update(group)
-        if not unanswered:
-            rows.close()
+    answers, read = {}, []
+    while unanswered:
+        query = {"keys": {"$in": sorted(unanswered)}, "expires": {"$gt": now}}
+        if read:
+            query["_key"] = {"$nin": read}
+        rows = cache.find_page(query, fields=["answers", "v"])
+        if not rows:
             break
+        for row in rows:
+            read.append(row["_key"])
+            group = _answers_of(row)
+            for key in unanswered.intersection(group):
+                summary = group[key]
+                if summary is None:  # most answers: "the IC does not know it"
+                    answers[keys[key]] = NOT_MATCHED
+                elif isinstance(summary, dict):
+                    answers[keys[key]] = summary
+            unanswered.difference_update(group)
     return answers
+
+
+def _answers_of(row):
+    """{key: summary or None} of a row of this version's shape; {} for any other."""
+    if row.get("v") != VERSION:
+        return {}
+    try:
+        group = json.loads(row["answers"])
+    except (KeyError, TypeError, ValueError):
+        return {}
+    return group if isinstance(group, dict) else {}
 
 
 def save_answers(cache, answers, expires):
     """Write {(type, value): summary}, valid until `expires` (epoch), GROUP answers a row at most, and rows of at
-    most ROW_BYTES of answers (a KV store document holds 16 MB)."""
+    most ROW_BYTES of answers, in batch saves under limits.conf's max_size_per_batch_save_mb."""
     items = [(observable_key(t, v), None if s == NOT_MATCHED else s) for (t, v), s in answers.items()]
     rows = []
     for start in range(0, len(items), GROUP):
         rows.extend(_rows(items[start:start + GROUP], expires))
-    cache.save(rows)
+    cache.save(rows, size=lambda row: 2 * len(row["answers"]))  # `keys` repeats the keys: twice, about
 
 
 def _rows(items, expires):

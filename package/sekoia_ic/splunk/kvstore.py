@@ -6,12 +6,12 @@ import weakref
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BATCH_SAVE = 1000
+DEFAULT_MAX_BATCH_SAVE_MB = 50
 DEFAULT_MAX_ROWS_PER_QUERY = 50000
 # $in lists travel in the URL of a DELETE: keep them well under URL length limits. Reads go through batch_find,
-# whose queries travel in the request body: 5,000 values a query (10,000 search values are 2 requests, not 5; the
-# matches of 5,000 values stay far below the KV store's in-memory sort limit when sorted by _key).
+# whose queries travel in the request body.
 IN_CHUNK = 200
-FIND_IN_CHUNK = 5000
+FIND_IN_CHUNK = 2000
 # Queries per batch_find request: well under limits.conf [kvstore] max_queries_per_batch (default 1,000).
 BATCH_QUERIES = 100
 
@@ -71,15 +71,30 @@ class KVCollection:
         self.data = service.kvstore[name].data
         limits = kvstore_limits(service)
         self.max_batch = _limit(limits, "max_documents_per_batch_save", DEFAULT_MAX_BATCH_SAVE)
+        self.max_batch_bytes = _limit(limits, "max_size_per_batch_save_mb", DEFAULT_MAX_BATCH_SAVE_MB) * 1024 * 1024
         self.max_rows = _limit(limits, "max_rows_per_query", DEFAULT_MAX_ROWS_PER_QUERY)
 
-    def save(self, documents):
-        """Upsert by _key, in batches the server accepts. Returns how many were written."""
+    def save(self, documents, size=None):
+        """Upsert by _key, in batches the server accepts: at most max_documents_per_batch_save documents, and when
+        `size` (document -> bytes, about) is given, at most max_size_per_batch_save_mb of them (for collections of
+        big documents). Returns how many were written."""
         written = 0
-        for batch in chunks(documents, self.max_batch):
+        for batch in chunks(documents, self.max_batch) if size is None else self._sized(documents, size):
             self.data.batch_save(*batch)
             written += len(batch)
         return written
+
+    def _sized(self, documents, size):
+        batch, total = [], 0
+        for document in documents:
+            bytes_ = size(document)
+            if batch and (len(batch) >= self.max_batch or total + bytes_ > self.max_batch_bytes):
+                yield batch
+                batch, total = [], 0
+            batch.append(document)
+            total += bytes_
+        if batch:
+            yield batch
 
     def put(self, document):
         """Upsert one document by its _key."""
@@ -101,18 +116,26 @@ class KVCollection:
         """Whether any document matches the query (one row read)."""
         return bool(self.data.query(query=json.dumps(query), limit=1, fields="_key"))
 
-    def find_in(self, field, values, fields=None, where=None, per_query=FIND_IN_CHUNK):
-        """Documents whose field is one of values (an array field: holds one of them), and match `where` too: one
-        batch_find request (its query in the body) per `per_query` values and page. A caller that has what it
-        needs stops iterating: nothing more is asked."""
+    def find_in(self, field, values, fields=None):
+        """Documents whose field is one of values (an array field: holds one of them): one batch_find request (its
+        query in the body) per FIND_IN_CHUNK values and page."""
         def fetch(page_query, limit):
             request = {"query": page_query, "sort": [{"_key": 1}], "limit": limit}
             if fields:
                 request["fields"] = sorted(set(fields) | {"_key"})
             return self.data.batch_find(request)[0]
 
-        for part in chunks(sorted(set(values)), per_query):
-            yield from _paged(fetch, dict(where or {}, **{field: {"$in": part}}), self.max_rows)
+        for part in chunks(sorted(set(values)), FIND_IN_CHUNK):
+            yield from _paged(fetch, {field: {"$in": part}}, self.max_rows)
+
+    def find_page(self, query, fields=None):
+        """One page of the documents matching query, in no order: no sort for the KV store to make in memory
+        (a query an index answers but whose order the index does not give). splunkd may cut the page (rows or
+        size): who needs more asks again, leaving out the _keys read (`$nin`)."""
+        request = {"query": query, "limit": self.max_rows}
+        if fields:
+            request["fields"] = sorted(set(fields) | {"_key"})
+        return self.data.batch_find(request)[0]
 
     def find_each(self, queries, fields=None):
         """[documents] of each query, one batch_find request per BATCH_QUERIES queries. Each list is only the first
