@@ -245,10 +245,9 @@ def test_ttl_0_reuses_no_answer_across_chunks(configured_splunkd, ic, intel, tmp
 
 
 def test_the_searchs_one_time_reads_are_made_while_its_first_chunk_comes(configured_splunkd, intel, tmp_path):
-    """splunkd sends the first chunk once it has the answer to getinfo: the settings, the allowlist and the lookup's
-    CIDR rows are read meanwhile, not once the chunk is there."""
-    reads = ("conf-sekoia_ic", "storage/collections/data/sekoia_ic_allowlist",
-             "storage/collections/data/sekoia_ic_indicators")
+    """splunkd sends the first chunk once it has the answer to getinfo: the settings, limits.conf [kvstore] and the
+    allowlist are read meanwhile, not once the chunk is there."""
+    reads = ("conf-sekoia_ic", "conf-limits", "storage/collections/data/sekoia_ic_allowlist")
     before = {path: configured_splunkd.count(path_pattern=path) for path in reads}
     process = subprocess.Popen([PYTHON, "-s", "-E", str(SCRIPT)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, env=env_for(tmp_path))

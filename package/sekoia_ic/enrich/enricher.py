@@ -128,14 +128,9 @@ class Enricher:
 
     def warm_up(self):
         """The reads a search makes once, made before its first chunk is there (sekoialookup runs this while
-        splunkd sends the chunk): the allowlist, the lookup's CIDR rows when values may be addresses, and with
-        mode=api whether the user may ask the IC. A failure here is met again, and said, where the chunk needs it."""
+        splunkd sends the chunk): the allowlist and, with mode=api, whether the user may ask the IC. A failure here
+        is said where the chunk needs the answer. (The lookup's CIDR rows are read at the first address met.)"""
         self.allowlist()
-        if self.local_lookup is not None and self.wanted_type in ("auto", "ipv4-addr", "ipv6-addr"):
-            try:
-                self.local_lookup.read_ranges()
-            except Exception:  # noqa: BLE001 - read again, and said, by the first chunk's local_matches
-                pass
         if self.mode == "api" and self.resolver is not None:
             self.resolver.may_ask()
 

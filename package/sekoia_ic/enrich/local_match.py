@@ -26,7 +26,7 @@ class LocalLookup:
         self._match_ranges(observables, found)
         return found
 
-    def read_ranges(self):
+    def _range_index(self):
         """The lookup's CIDR range rows, read once per search (they are few), in pages. Raises what splunkd raises."""
         if self._ranges is None:
             self._ranges = RangeIndex(self._lookup().find({"is_range": True}))
@@ -39,7 +39,7 @@ class LocalLookup:
 
     def _match_ranges(self, observables, found):
         ips = [o for o in observables if o.type in ("ipv4-addr", "ipv6-addr")]
-        if not ips or not self.read_ranges():
+        if not ips or not self._range_index():
             return
         for observable in ips:
             rows = [r for r in self._ranges.containing(observable.value) if r.get("type") == observable.type]

@@ -81,6 +81,7 @@ class SekoiaLookupCommand(RepeatableFieldOption, FastRecordReader, StreamingComm
         self._fields = []
         self._type = "auto"
         self._problem = None
+        self._splunkd = None  # (splunkd_uri, session_key) of the search, from getinfo
         self._setting_up = None  # the thread that makes the enricher while the first chunk comes
         self._setup_failure = None
         self._once = logs.Once(self._say)  # each message once per search, whoever raises it
@@ -104,7 +105,10 @@ class SekoiaLookupCommand(RepeatableFieldOption, FastRecordReader, StreamingComm
             self._problem = f"sekoialookup: prefix={self.prefix} is not a usable field name prefix"
         else:
             # splunkd sends the first chunk once it has the answer to getinfo, which follows prepare(): the
-            # search's one-time reads (settings, allowlist, CIDR rows) are made meanwhile.
+            # search's one-time reads (settings, allowlist) are made meanwhile, with what getinfo said (the
+            # metadata object itself is updated by each chunk).
+            info = self.metadata.searchinfo
+            self._splunkd = (info.splunkd_uri, info.session_key)
             self._setting_up = threading.Thread(target=self._set_up, name="sekoialookup-setup", daemon=True)
             self._setting_up.start()
 
@@ -117,9 +121,9 @@ class SekoiaLookupCommand(RepeatableFieldOption, FastRecordReader, StreamingComm
             self._setup_failure = exc
 
     def _make_enricher(self):
-        info = self.metadata.searchinfo
+        splunkd_uri, session_key = self._splunkd
         ENTRY.start()
-        service = app_service(info.splunkd_uri, info.session_key)
+        service = app_service(splunkd_uri, session_key)
         try:
             logs.set_level(read_settings(service).log_level)
         except Exception as exc:  # noqa: BLE001 - only the log level is read here; the search goes on
@@ -129,7 +133,7 @@ class SekoiaLookupCommand(RepeatableFieldOption, FastRecordReader, StreamingComm
         resolver = None
         if mode != "local":
             budget = float(self.api_budget)
-            endpoint_service = app_service(info.splunkd_uri, info.session_key, timeout=budget + ENDPOINT_MARGIN)
+            endpoint_service = app_service(splunkd_uri, session_key, timeout=budget + ENDPOINT_MARGIN)
             resolver = ContextResolver(endpoint_service, int(self.ttl), budget, say=lambda level, text: None,
                                        stats=stats, reader=service)
         enricher = Enricher(LocalLookup(service) if mode != "api" else None, resolver, self._fields, self._type,
