@@ -299,11 +299,6 @@ class IndexedDocs(dict):
             for value in _index_values(doc.get(field)):
                 index.get(value, set()).discard(key)
 
-    def candidates(self, query):
-        """The documents that can match, narrowed by an indexed equality or $in condition; else all."""
-        narrowed = self.narrowed(query)
-        return list(self.values()) if narrowed is None else narrowed
-
     def narrowed(self, query):
         """The documents an indexed equality or $in condition (at the top or within an $and) lets match, or None
         when no index narrows the query."""
@@ -818,7 +813,8 @@ class _Handler(BaseHTTPRequestHandler):
                     if len(found) >= skip + limit:
                         break
         else:
-            found = [d for d in docs.candidates(query) if matches(d, checks)]
+            # The index's documents when one narrows the query (found once, above), else every document.
+            found = [d for d in (list(docs.values()) if narrowed is None else narrowed) if matches(d, checks)]
             for field, direction in reversed(specs):
                 found.sort(key=lambda d: _sort_key(d.get(field)), reverse=direction.strip() == "-1")
         found = found[skip:skip + limit]
