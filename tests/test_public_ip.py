@@ -1,12 +1,14 @@
-"""is_public_ip's fast path (a canonical dotted quad outside the first octets of the IANA special-purpose blocks)
-against its reference, Python's ipaddress (is_public_ip_by_library), under the running interpreter: the same
-verdict on the boundaries of every /16, on every special-purpose block's edges and on generated values."""
+"""is_public_ip's fast path (a canonical dotted quad outside the first octets of the IANA special-purpose blocks),
+and is_public_canonical_ipv4 (the same for a value known to be a canonical dotted quad), against their reference,
+Python's ipaddress (is_public_ip_by_library), under the running interpreter: the same verdict on the boundaries of
+every /16, on every special-purpose block's edges and on generated values."""
 import ipaddress
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sekoia_ic.stix.observables import is_public_ip, is_public_ip_by_library
+from sekoia_ic.stix.observables import (canonical_ipv4_number, is_public_canonical_ipv4, is_public_ip,
+                                        is_public_ip_by_library)
 
 # The IANA IPv4 and IPv6 Special-Purpose Address Registries, and multicast.
 SPECIAL_BLOCKS = ["0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
@@ -18,6 +20,8 @@ SPECIAL_BLOCKS = ["0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "16
 
 def same(value):
     assert is_public_ip(value) == is_public_ip_by_library(value), value
+    if canonical_ipv4_number(value) is not None:  # what it is given: an ipv4-addr observable's value
+        assert is_public_canonical_ipv4(value) == is_public_ip_by_library(value), value
 
 
 def test_the_edges_of_every_sixteen_bit_block():

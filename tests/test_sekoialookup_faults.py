@@ -284,8 +284,20 @@ def test_a_string_kill_chain_phase_stays_whole(configured_splunkd, tmp_path):
                                    "192.168.001.010", "127.000.000.001", "10.0.0.1", "fe80::1", "::1"])
 def test_addresses_that_must_never_leave_stay_home(configured_splunkd, ic, tmp_path, value):
     _, _, answers = run_command(configured_splunkd.uri, ["field=ip", "mode=api"], [[{"ip": value}]], tmp_path)
-    assert records_of(answers)[0]["sekoia_matched"] == "false"
+    record = records_of(answers)[0]
+    assert record["sekoia_matched"] == "false" and not record.get("sekoia_error")
     assert ic.requests == []
+    assert [e for e in configured_splunkd.access_log if "sekoia_ic/context" in e[2]] == []  # not even asked
+
+
+@pytest.mark.parametrize("value, obs_type", [("8.8.8.0/24", "ipv4-addr"), ("2001:4860::/32", "ipv6-addr")])
+def test_a_range_is_not_an_address_to_ask_about(configured_splunkd, ic, tmp_path, value, obs_type):
+    """With type=ipv4-addr or ipv6-addr, a CIDR range is an observable of the lookup, not a value the IC context
+    API is asked about (it would answer for no address)."""
+    _, _, answers = run_command(configured_splunkd.uri, ["field=ip", "mode=api", f"type={obs_type}"],
+                                [[{"ip": value}]], tmp_path)
+    assert records_of(answers)[0]["sekoia_matched"] == "false" and not records_of(answers)[0].get("sekoia_error")
+    assert [e for e in configured_splunkd.access_log if "sekoia_ic/context" in e[2]] == [] and ic.requests == []
 
 
 def test_an_analyst_reads_cached_context_without_the_endpoint(configured_splunkd, ic, intel, tmp_path):

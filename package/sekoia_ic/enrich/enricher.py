@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import NamedTuple, Optional
 
 from ..constants import INDICATORS_COLLECTION
-from ..stix.observables import (TYPES, InvalidObservable, canonical_ipv4_number, detect_type, is_public_ip,
-                                normalise, unpad_ipv4)
+from ..stix.observables import (TYPES, InvalidObservable, canonical_ipv4_number, detect_type,
+                                is_public_canonical_ipv4, is_public_ip, normalise, unpad_ipv4)
 from ..stix.summaries import NOT_MATCHED, VERSION, combine, live, summarise_rows
 from ..splunk.allowlist import Allowlist
 from ..splunk.logs import Once
@@ -188,8 +188,7 @@ class Enricher:
             needs_api = [o for o in local if results[o]["matched"]]
         else:
             needs_api = []
-        # Never sent outside: private, loopback, multicast, reserved... addresses.
-        needs_api = [o for o in needs_api if o.type not in ("ipv4-addr", "ipv6-addr") or is_public_ip(o.value)]
+        needs_api = [o for o in needs_api if _may_leave(o)]
         if needs_api:
             answers, failures = self.resolver.resolve(needs_api)
             for observable, summary in answers.items():
@@ -319,6 +318,14 @@ class Enricher:
                     answers[raw] = answer
                     room -= 1
         return out
+
+
+def _may_leave(observable):
+    """Whether an observable may be sent to the IC: never a private, loopback, multicast, reserved... address."""
+    obs_type, value = observable
+    if obs_type == "ipv4-addr" and "/" not in value:  # one address, canonical (to_observable)
+        return is_public_canonical_ipv4(value)
+    return obs_type not in ("ipv4-addr", "ipv6-addr") or is_public_ip(value)
 
 
 def _splunkd_failure(exc):

@@ -46,7 +46,7 @@ def read_answers(cache, observables, now):
     unanswered = set(keys)
     answers, read = {}, []
     while unanswered:
-        query = {"keys": {"$in": sorted(unanswered)}, "expires": {"$gt": now}}
+        query = {"keys": {"$in": list(unanswered)}, "expires": {"$gt": now}}
         if read:
             query["_key"] = {"$nin": read}
         rows = cache.find_page(query, fields=["answers", "v"])

@@ -173,6 +173,14 @@ def is_public_ip(value):
     return is_public_ip_by_library(value)
 
 
+def is_public_canonical_ipv4(value):
+    """is_public_ip for a canonical dotted quad, what normalise() gives an ipv4-addr observable that is one address
+    (not a range): its first octet decides most addresses, with no parsing."""
+    if int(value[:value.index(".")]) not in _SPECIAL_IPV4_FIRST_OCTETS:
+        return True
+    return is_public_ip_by_library(value)
+
+
 def is_public_ip_by_library(value):
     """The reference of is_public_ip: Python's ipaddress, where is_global is also true for multicast
     (224.0.0.0/4 outside 224.0.0.0/24..., ff0e::/16), checked apart."""
