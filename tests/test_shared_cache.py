@@ -82,3 +82,49 @@ def test_a_page_cut_by_size_is_followed_by_the_keys_still_unanswered(splunkd):
     assert shared_cache.read_answers(cut, ips(30), NOW) == dict.fromkeys(ips(30), NOT_MATCHED)
     assert splunkd.size_cuts > cuts
     assert 3 <= splunkd.count(path_pattern="batch_find") - before <= 10  # no empty page: every key was answered
+
+
+def test_a_bad_answer_hides_no_good_one_and_the_latest_expiry_wins(splunkd):
+    cache = cache_of(splunkd)
+    junk, found, older = (shared_cache.observable_key(*o) for o in ips(3))
+    docs = splunkd.kv["sekoia_ic_context_cache"]
+    docs["a"] = {"_key": "a", "keys": [junk, found], "answers": json.dumps({junk: "junk", found: None}),
+                 "v": VERSION, "expires": NOW + 60}
+    docs["b"] = {"_key": "b", "keys": [junk, found], "answers": json.dumps({junk: FOUND, found: FOUND}),
+                 "v": VERSION, "expires": NOW + 600}
+    docs["c"] = {"_key": "c", "keys": [older], "answers": json.dumps({older: FOUND}), "v": VERSION,
+                 "expires": NOW + 10}
+    docs["d"] = {"_key": "d", "keys": [older], "answers": json.dumps({older: None}), "v": VERSION,
+                 "expires": NOW + 20}
+    assert shared_cache.read_answers(cache, ips(3), NOW) == {ips(3)[0]: FOUND, ips(3)[1]: FOUND,
+                                                             ips(3)[2]: NOT_MATCHED}
+
+
+class Pages:
+    """A KV store whose pages are given, in order: it answers each find_page with the next one (and then with the
+    last again, whatever the query's `_key $nin` says). The order of an unsorted answer is the KV store's own."""
+
+    def __init__(self, *pages):
+        self.pages, self.asked = list(pages), 0
+
+    def find_page(self, query, fields=None):
+        self.asked += 1
+        assert self.asked <= 10, "the read does not end"
+        return [dict(row) for row in self.pages[min(self.asked, len(self.pages)) - 1]]
+
+
+def row(key, answers, expires):
+    return {"_key": key, "answers": json.dumps(answers), "v": VERSION, "expires": expires}
+
+
+def test_whatever_the_order_of_the_rows_a_bad_answer_hides_no_good_one_and_the_latest_expiry_wins():
+    junk, other = (shared_cache.observable_key(*o) for o in ips(2))
+    cache = Pages([row("a", {junk: "junk", other: FOUND}, NOW + 60), row("b", {junk: FOUND, other: None}, NOW + 600)])
+    assert shared_cache.read_answers(cache, ips(2), NOW) == {ips(2)[0]: FOUND, ips(2)[1]: NOT_MATCHED}
+
+
+def test_the_read_ends_when_a_page_brings_no_new_row():
+    key = shared_cache.observable_key(*ips(1)[0])
+    cache = Pages([row("a", {key: "junk"}, NOW + 60)])  # the same page again: a KV store ignoring `$nin`
+    assert shared_cache.read_answers(cache, ips(2), NOW) == {}
+    assert cache.asked == 2

@@ -103,7 +103,7 @@ class SekoiaLookupCommand(RepeatableFieldOption, FastRecordReader, StreamingComm
             self._problem = f"sekoialookup: unknown mode={self.mode}: use local, api or both (events passed unchanged)"
         elif not FIELD_NAME.match(self.prefix or "x"):
             self._problem = f"sekoialookup: prefix={self.prefix} is not a usable field name prefix"
-        else:
+        elif getattr(self.metadata, "searchinfo", None) is not None:
             # splunkd sends the first chunk once it has the answer to getinfo, which follows prepare(): the
             # search's one-time reads (settings, allowlist) are made meanwhile, with what getinfo said (the
             # metadata object itself is updated by each chunk).
@@ -121,6 +121,8 @@ class SekoiaLookupCommand(RepeatableFieldOption, FastRecordReader, StreamingComm
             self._setup_failure = exc
 
     def _make_enricher(self):
+        if self._splunkd is None:  # no setup thread: the chunk's own metadata
+            self._splunkd = (self.metadata.searchinfo.splunkd_uri, self.metadata.searchinfo.session_key)
         splunkd_uri, session_key = self._splunkd
         ENTRY.start()
         service = app_service(splunkd_uri, session_key)

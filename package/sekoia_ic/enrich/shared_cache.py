@@ -3,7 +3,7 @@ observable asked about, found or not, until its expiry. Only the app's endpoint 
 roles that run sekoialookup may read it (default.meta: sekoia_ic_analyst, admin, sc_admin), so `sekoialookup`
 reads it with the user's own session first.
 
-A row holds the answers of one endpoint request, at most GROUP of them: `answers`, a JSON object from each
+A row holds answers of one endpoint request, at most GROUP of them: `answers`, a JSON object from each
 observable's key to its summary (null: the IC does not know it); `keys`, the same keys as an array, which the KV
 store indexes (collections.conf accelerated_fields), so that one query finds the rows holding a search's values;
 `v`, the summaries' shape; `expires`. A search of 10,000 values that one earlier search asked reads that
@@ -36,32 +36,36 @@ def collection(service):
 
 def read_answers(cache, observables, now):
     """{observable: summary} of the unexpired answers for these (type, value) observables, from rows of the
-    summary shape this version writes (an older one is asked again).
+    summary shape this version writes (an older one is asked again). Where two rows read answer one key, the one
+    that expires last.
 
     One query for the rows holding any unanswered key, with no sort (the `keys` index finds them; a sort by _key
     would make the KV store sort whole rows in memory). A page splunkd cut short is followed by the same query for
-    the keys still unanswered, leaving out the rows read; the read ends when every key has an answer or a page
-    comes back empty."""
+    the keys still unanswered, leaving out the rows read; the read ends when every key has an answer, or a page
+    is empty or brings no row not read yet."""
     keys = {observable_key(*o): o for o in observables}
     unanswered = set(keys)
-    answers, read = {}, []
+    answers, until, read = {}, {}, set()
     while unanswered:
-        query = {"keys": {"$in": list(unanswered)}, "expires": {"$gt": now}}
+        query = {"keys": {"$in": list(unanswered)}, "v": VERSION, "expires": {"$gt": now}}
         if read:
-            query["_key"] = {"$nin": read}
-        rows = cache.find_page(query, fields=["answers", "v"])
+            query["_key"] = {"$nin": sorted(read)}
+        rows = [row for row in cache.find_page(query, fields=["answers", "v", "expires"]) if row["_key"] not in read]
         if not rows:
             break
         for row in rows:
-            read.append(row["_key"])
+            read.add(row["_key"])
+            expires = row.get("expires") if isinstance(row.get("expires"), (int, float)) else 0
             group = _answers_of(row)
-            for key in unanswered.intersection(group):
+            for key in group.keys() & keys.keys():
                 summary = group[key]
+                if until.get(key, -1) >= expires:
+                    continue
                 if summary is None:  # most answers: "the IC does not know it"
-                    answers[keys[key]] = NOT_MATCHED
+                    answers[keys[key]], until[key] = NOT_MATCHED, expires
                 elif isinstance(summary, dict):
-                    answers[keys[key]] = summary
-            unanswered.difference_update(group)
+                    answers[keys[key]], until[key] = summary, expires
+        unanswered.difference_update(until)
     return answers
 
 
@@ -78,12 +82,13 @@ def _answers_of(row):
 
 def save_answers(cache, answers, expires):
     """Write {(type, value): summary}, valid until `expires` (epoch), GROUP answers a row at most, and rows of at
-    most ROW_BYTES of answers, in batch saves under limits.conf's max_size_per_batch_save_mb."""
+    most ROW_BYTES of answers unless one answer alone is bigger, in batch saves under limits.conf's
+    max_size_per_batch_save_mb."""
     items = [(observable_key(t, v), None if s == NOT_MATCHED else s) for (t, v), s in answers.items()]
     rows = []
     for start in range(0, len(items), GROUP):
         rows.extend(_rows(items[start:start + GROUP], expires))
-    cache.save(rows, size=lambda row: 2 * len(row["answers"]))  # `keys` repeats the keys: twice, about
+    cache.save(rows, size=lambda row: len(json.dumps(row)))
 
 
 def _rows(items, expires):
