@@ -1,5 +1,7 @@
 """KVCollection against the splunkd stand-in: limits.conf [kvstore] read in one request and honoured (batch saves
 and paged reads), Splunk's defaults when the limits cannot be read."""
+import json
+
 import pytest
 from splunklib.binding import HTTPError
 
@@ -51,7 +53,23 @@ def test_big_documents_are_saved_in_batches_under_the_size_limit_and_read_unsort
     before = splunkd.count(path_pattern="batch_save")
     with pytest.raises(HTTPError):  # one batch of 2 MB: refused
         cache.save(documents)
-    assert cache.save(documents, size=lambda d: len(d["answers"])) == 5
+    assert cache.save(documents, by_size=True) == 5
     assert splunkd.count(path_pattern="batch_save") - before == 1 + 3  # 2 documents a batch, then 1
     page = cache.find_page({"keys": {"$in": ["b3", "a4", "zz"]}, "_key": {"$nin": ["004"]}}, fields=["expires"])
     assert [(d["_key"], d["expires"]) for d in page] == [("003", 3)]
+
+
+def test_a_batch_is_measured_as_the_request_body_splunklib_sends():
+    """batch_save's body is json.dumps of the list: each document plus its ", " or a bracket. Four documents of a
+    quarter of the limit each are one byte... eight bytes over it together."""
+    from sekoia_ic.splunk.kvstore import batches_by_size
+    quarter = 256 * 1024
+    documents = []
+    for n in range(4):
+        document = {"_key": f"{n}", "answers": ""}
+        document["answers"] = "x" * (quarter - len(json.dumps(document)))
+        assert len(json.dumps(document)) == quarter
+        documents.append(document)
+    batches = list(batches_by_size(documents, max_documents=1000, max_bytes=4 * quarter))
+    assert all(len(json.dumps(batch)) <= 4 * quarter for batch in batches)
+    assert [len(batch) for batch in batches] == [3, 1]

@@ -88,7 +88,7 @@ def save_answers(cache, answers, expires):
     rows = []
     for start in range(0, len(items), GROUP):
         rows.extend(_rows(items[start:start + GROUP], expires))
-    cache.save(rows, size=lambda row: len(json.dumps(row)))
+    cache.save(rows, by_size=True)
 
 
 def _rows(items, expires):

@@ -63,6 +63,22 @@ def chunks(items, size):
         yield items[start:start + size]
 
 
+def batches_by_size(documents, max_documents, max_bytes):
+    """Batches of at most max_documents whose batch_save body stays within max_bytes: splunklib sends
+    json.dumps(list), so each document counts its own JSON and its ", " separator (the first one's two bytes are
+    the brackets)."""
+    batch, total = [], 0
+    for document in documents:
+        size = len(json.dumps(document)) + 2
+        if batch and (len(batch) >= max_documents or total + size > max_bytes):
+            yield batch
+            batch, total = [], 0
+        batch.append(document)
+        total += size
+    if batch:
+        yield batch
+
+
 class KVCollection:
     """One KV store collection of the app (namespace nobody/<app> of the service)."""
 
@@ -74,27 +90,17 @@ class KVCollection:
         self.max_batch_bytes = _limit(limits, "max_size_per_batch_save_mb", DEFAULT_MAX_BATCH_SAVE_MB) * 1024 * 1024
         self.max_rows = _limit(limits, "max_rows_per_query", DEFAULT_MAX_ROWS_PER_QUERY)
 
-    def save(self, documents, size=None):
-        """Upsert by _key, in batches the server accepts: at most max_documents_per_batch_save documents, and when
-        `size` (document -> bytes, about) is given, at most max_size_per_batch_save_mb of them (for collections of
-        big documents). Returns how many were written."""
+    def save(self, documents, by_size=False):
+        """Upsert by _key, in batches the server accepts: at most max_documents_per_batch_save documents, and with
+        by_size (collections of big documents) at most max_size_per_batch_save_mb of request body. Returns how
+        many were written."""
+        batches = batches_by_size(documents, self.max_batch, self.max_batch_bytes) if by_size else \
+            chunks(documents, self.max_batch)
         written = 0
-        for batch in chunks(documents, self.max_batch) if size is None else self._sized(documents, size):
+        for batch in batches:
             self.data.batch_save(*batch)
             written += len(batch)
         return written
-
-    def _sized(self, documents, size):
-        batch, total = [], 0
-        for document in documents:
-            bytes_ = size(document)
-            if batch and (len(batch) >= self.max_batch or total + bytes_ > self.max_batch_bytes):
-                yield batch
-                batch, total = [], 0
-            batch.append(document)
-            total += bytes_
-        if batch:
-            yield batch
 
     def put(self, document):
         """Upsert one document by its _key."""
