@@ -61,7 +61,6 @@ def _content(service, path, **namespace):
     return dict((body.get("entry") or [{}])[0].get("content") or {})
 
 
-
 def split_proxy(url):
     """(url without credentials, user, password) of a proxy URL; 1.0.0 kept user:password@ in it."""
     parts = urlsplit(url or "")

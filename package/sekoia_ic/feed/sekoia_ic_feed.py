@@ -292,7 +292,6 @@ def remove_unconfigured(service, checkpoints, checkpoint_rows, configured, lease
         checkpoints.delete_in("_key", [row["_key"]])
 
 
-
 def purge_allowlist(service):
     """Allowlist entries whose expiry has passed have no effect: remove them (once per run that synced)."""
     try:
