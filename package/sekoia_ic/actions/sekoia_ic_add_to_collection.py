@@ -26,7 +26,7 @@ from splunklib.binding import HTTPError
 from ..constants import IOC_COLLECTION_MAX, IOC_TYPES, PUSH_CAPABILITY, PUSH_ROLE, is_true
 from ..enrich.enricher import to_observable
 from ..redaction import redact
-from ..stix.observables import is_public_ip
+from ..stix.observables import may_leave
 from ..splunk import logs
 from ..splunk.settings import app_service, collection_id as check_collection_id
 
@@ -143,7 +143,7 @@ def observables(values, wanted):
         observable = to_observable(raw, wanted) if raw.strip() else None
         if observable is None or observable.type not in IOC_TYPES:
             why = "not an observable of the type asked" if wanted != "auto" else "not an observable"
-        elif observable.type in ("ipv4-addr", "ipv6-addr") and not is_public_ip(observable.value):
+        elif not may_leave(*observable):
             why = "not a public address"
         else:
             if (observable.type, observable.value) in kept:

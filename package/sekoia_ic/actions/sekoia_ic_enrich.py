@@ -25,7 +25,7 @@ import re
 import sys
 import time
 
-from ..stix.observables import TYPES, is_public_ip
+from ..stix.observables import TYPES, may_leave
 from ..splunk.settings import app_service
 from ..enrich.enricher import Enricher, Stats, check_type, to_observable
 from ..enrich.output_fields import fields_for
@@ -92,7 +92,7 @@ def status_of(observable, summary):
     """(action_status, signature) of one value's answer."""
     if observable is None:
         return "failure", "not an observable of the type asked for: not looked up"
-    if observable.type in ("ipv4-addr", "ipv6-addr") and not is_public_ip(observable.value):
+    if not may_leave(*observable):
         return "success", "not sent to Sekoia.io: not a public address"
     if summary.get("error"):
         return "failure", f"not asked: {summary['error']}"
@@ -135,7 +135,7 @@ class EnrichAction:
         resolver = self.enricher.resolver
         if resolver.no_access:  # no sekoia_ic_enrich: nothing was asked, and each value says so
             for observable in distinct:
-                if observable.type not in ("ipv4-addr", "ipv6-addr") or is_public_ip(observable.value):
+                if may_leave(*observable):
                     summaries[observable] = dict(summaries.get(observable) or {}, error=resolver.stopped)
         for level, text in self.messages:
             modaction.message(text, status="failure" if level == "error" else "",

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ..constants import API_BUDGET_SPENT, CONTEXT_CACHE_COLLECTION
 from ..redaction import redact
 from ..ic import errors
-from ..stix.observables import MAX_VALUE_LENGTH, TYPES, is_public_ip
+from ..stix.observables import MAX_VALUE_LENGTH, TYPES, may_leave
 from ..stix.summaries import summarise_context
 from ..splunk import logs
 from ..splunk.rest_handler import BadRequest, PersistentHandler, json_object, system_request
@@ -70,7 +70,7 @@ class ContextService:
         deadline = self.clock() + budget
         pending = []
         for obs_type, value in dict.fromkeys(observables):
-            if obs_type in ("ipv4-addr", "ipv6-addr") and not is_public_ip(value):
+            if not may_leave(obs_type, value):
                 result["failures"].append([obs_type, value, "not sent: an address that is not public"])
             else:
                 pending.append((obs_type, value))

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta, timezone
 from ..constants import IOC_BATCH_MAX, IOC_COLLECTION_MAX, IOC_PERMISSIONS, IOC_TYPES, PUSH_CAPABILITY
 from ..ic import errors
 from ..redaction import redact
-from ..stix.observables import InvalidObservable, is_public_ip, normalise
+from ..stix.observables import InvalidObservable, may_leave, normalise
 from ..splunk import logs
 from ..splunk.rest_handler import BadRequest, PersistentHandler, json_object, system_request
 from ..splunk.rest_handler import reply as _reply
@@ -85,7 +85,7 @@ def pushable(obs_type, value):
         return "not in the app's normal form"
     if is_range:
         return "an address range"
-    if obs_type in ("ipv4-addr", "ipv6-addr") and not is_public_ip(value):
+    if not may_leave(obs_type, value):
         return "an address that is not public"
     return None
 

@@ -11,7 +11,7 @@ from typing import NamedTuple, Optional
 
 from ..constants import INDICATORS_COLLECTION
 from ..stix.observables import (TYPES, InvalidObservable, canonical_ipv4_number, detect_type,
-                                is_public_canonical_ipv4, is_public_ip, normalise, unpad_ipv4)
+                                is_public_canonical_ipv4, may_leave, normalise, unpad_ipv4)
 from ..stix.summaries import NOT_MATCHED, VERSION, combine, live, summarise_rows
 from ..splunk.allowlist import Allowlist
 from ..splunk.logs import Once
@@ -321,11 +321,12 @@ class Enricher:
 
 
 def _may_leave(observable):
-    """Whether an observable may be sent to the IC: never a private, loopback, multicast, reserved... address."""
+    """may_leave() of an observable from to_observable(), whose ipv4-addr value, when one address, is canonical:
+    its first octet decides most (the hot path of mode=api)."""
     obs_type, value = observable
-    if obs_type == "ipv4-addr" and "/" not in value:  # one address, canonical (to_observable)
+    if obs_type == "ipv4-addr" and "/" not in value:
         return is_public_canonical_ipv4(value)
-    return obs_type not in ("ipv4-addr", "ipv6-addr") or is_public_ip(value)
+    return may_leave(obs_type, value)
 
 
 def _splunkd_failure(exc):

@@ -173,6 +173,12 @@ def is_public_ip(value):
     return is_public_ip_by_library(value)
 
 
+def may_leave(obs_type, value):
+    """Whether an observable may be sent to the IC: never a private, loopback, link-local, multicast, reserved or
+    documentation address, nor an address range (is_public_ip is false for them all)."""
+    return obs_type not in ("ipv4-addr", "ipv6-addr") or is_public_ip(value)
+
+
 def is_public_canonical_ipv4(value):
     """is_public_ip for a canonical dotted quad, what normalise() gives an ipv4-addr observable that is one address
     (not a range): its first octet decides most addresses, with no parsing."""
