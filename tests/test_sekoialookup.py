@@ -286,3 +286,34 @@ def test_a_setup_that_fails_passes_the_chunk_and_the_next_chunk_sets_up_again(co
     assert second["sekoia_matched"] == "true"
     assert [text for level, text in messages(answers) if level == "ERROR"] == [
         "sekoialookup: internal error (RuntimeError); events passed unchanged, details in sekoialookup.log"]
+
+
+def test_the_process_ends_with_every_record_out_and_its_stats_line_logged(configured_splunkd, intel, tmp_path):
+    """main() ends the process without Python's teardown (end_process): the output and the log are whole."""
+    chunks = [[{"dest_ip": f"77.95.{n}.{i}"} for i in range(200)] for n in range(3)]
+    process, _, answers = run_command(configured_splunkd.uri, ["field=dest_ip", "mode=local"], chunks, tmp_path)
+    assert process.returncode == 0
+    assert [len(chunk) for _, chunk in answers] == [200, 200, 200]
+    assert all(r["sekoia_matched"] == "false" for _, chunk in answers for r in chunk)
+    log = (tmp_path / "var" / "log" / "splunk" / "sekoialookup.log").read_text()
+    assert "sekoialookup: events=600 distinct_values=600 " in log
+
+
+ATEXIT_PROBE = """
+import atexit, sys
+hooks = []
+register = atexit.register
+atexit.register = lambda function, *a, **k: hooks.append(function.__module__) or register(function, *a, **k)
+sys.path.insert(0, sys.argv[1])
+import sekoia_ic.enrich.sekoialookup, sekoia_ic.enrich.shared_cache, sekoia_ic.splunk.allowlist
+from sekoia_ic.enrich.shared_cache import observable_key
+observable_key("ipv4-addr", "1.2.3.4")  # its lazy import
+print(",".join(hooks))
+"""
+
+
+def test_logging_is_the_only_atexit_hook_of_what_the_command_loads():
+    """end_process() calls logging.shutdown() and skips every other atexit hook: there must be none."""
+    result = subprocess.run([PYTHON, "-s", "-E", "-c", ATEXIT_PROBE, str(STAGE_DIR / "lib")], capture_output=True,
+                            text=True, timeout=60, check=True)
+    assert result.stdout.split() == ["logging"]

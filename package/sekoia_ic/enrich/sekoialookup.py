@@ -2,7 +2,9 @@
 Its protocol choices (no required_fields, the chunk layout, bounded time): docs/design.md, "Search command
 protocol"."""
 import logging
+import os
 import re
+import sys
 import threading
 
 from splunklib.searchcommands import Configuration, Option, StreamingCommand, validators
@@ -21,6 +23,10 @@ ENTRY = logs.EntryPoint("sekoialookup")
 FIELD_NAME = re.compile(r"^[A-Za-z_][\w.:-]*$")
 TYPE_CHOICES = f"{', '.join(TYPES[:-1])} or {TYPES[-1]}"
 ENDPOINT_MARGIN = 30.0  # seconds the endpoint call may take beyond the API budget (its own splunkd calls)
+# Seconds a thread holds the GIL while another waits for it (Python's default: 0.005). The setup thread's
+# splunkd replies arrive while the main thread reads the first chunk; at 5 ms a turn, its handful of requests
+# waited for the GIL longer than splunkd took to answer them.
+SWITCH_INTERVAL = 0.0005
 log = ENTRY.log
 
 
@@ -198,5 +204,19 @@ class SekoiaLookupCommand(RepeatableFieldOption, FastRecordReader, StreamingComm
 
 
 def main(argv):
+    """bin/sekoialookup.py: one search's command process."""
     from splunklib.searchcommands import dispatch
-    dispatch(SekoiaLookupCommand, argv, module_name="__main__")
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    dispatch(SekoiaLookupCommand, argv, module_name="__main__")  # an error ends it with splunklib's own exit
+    end_process()
+
+
+def end_process():
+    """End the process once splunkd has every byte of its output and the logs are written, without Python's
+    teardown: freeing the search's answers object by object (tens of thousands for 10,000 values) is work
+    nobody needs, and splunkd waits for the process to end. Of the modules the command loads, only logging
+    registers an atexit hook, and it is called here (tests/test_sekoialookup.py checks both)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(0)
