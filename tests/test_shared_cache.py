@@ -128,3 +128,37 @@ def test_the_read_ends_when_a_page_brings_no_new_row():
     cache = Pages([row("a", {key: "junk"}, NOW + 60)])  # the same page again: a KV store ignoring `$nin`
     assert shared_cache.read_answers(cache, ips(2), NOW) == {}
     assert cache.asked == 2
+
+
+class Recorded:
+    """The real cache collection, keeping the `keys $in` list of each query read_answers makes."""
+
+    def __init__(self, cache):
+        self.cache, self.asked = cache, []
+
+    def find_page(self, query, fields=None):
+        self.asked.append(list(query["keys"]["$in"]))
+        return self.cache.find_page(query, fields)
+
+
+def test_a_big_search_that_an_earlier_one_asked_reads_its_rows_with_a_probe_of_its_keys(splunkd):
+    values = ips(2000)
+    shared_cache.save_answers(cache_of(splunkd), dict.fromkeys(values, NOT_MATCHED), NOW + 60)
+    cache = Recorded(cache_of(splunkd))
+    assert shared_cache.read_answers(cache, values, NOW) == dict.fromkeys(values, NOT_MATCHED)
+    assert [len(keys) for keys in cache.asked] == [shared_cache.PROBE]  # one query of 100 keys, not 2,000
+
+
+def test_a_probe_that_finds_nothing_is_followed_by_a_query_for_every_key(splunkd):
+    values = ips(500)
+    probed = set(shared_cache._probe([shared_cache.observable_key(*o) for o in values]))
+    cached = {o: NOT_MATCHED for o in values if shared_cache.observable_key(*o) not in probed}
+    shared_cache.save_answers(cache_of(splunkd), cached, NOW + 60)
+    cache = Recorded(cache_of(splunkd))
+    assert shared_cache.read_answers(cache, values, NOW) == cached
+    # the probe (nothing), every key (the rows), the probe's keys still unanswered (nothing: the end)
+    assert [len(keys) for keys in cache.asked] == [shared_cache.PROBE, 500, shared_cache.PROBE]
+
+
+def test_a_small_search_asks_for_every_key_at_once():
+    assert shared_cache._probe([f"k{n}" for n in range(4 * shared_cache.PROBE)]) is None

@@ -21,6 +21,7 @@ from ..splunk.kvstore import KVCollection
 
 GROUP = 1000  # answers a row: a row of unknown values is about 80 bytes an answer
 ROW_BYTES = 1024 * 1024  # of `answers`: a row of many known values (long summaries) is split
+PROBE = 100  # keys of a big search's first query (read_answers)
 
 
 def observable_key(obs_type, value):
@@ -39,20 +40,26 @@ def read_answers(cache, observables, now):
     summary shape this version writes (an older one is asked again). Where two rows read answer one key, the one
     that expires last.
 
-    One query for the rows holding any unanswered key, with no sort (the `keys` index finds them; a sort by _key
-    would make the KV store sort whole rows in memory). A page splunkd cut short is followed by the same query for
-    the keys still unanswered, leaving out the rows read; the read ends when every key has an answer, or a page
-    is empty or brings no row not read yet."""
+    Queries ask for the rows holding any unanswered key, with no sort (the `keys` index finds them; a sort by _key
+    would make the KV store sort whole rows in memory). Many values of a search were asked together by an earlier
+    one, so the first query of a big search asks only for the rows of PROBE of its keys, spread over them: those
+    rows usually answer most of the others, and the KV store looks up PROBE keys instead of thousands. Each next
+    query asks for the keys still unanswered, leaving out the rows read (a page splunkd cut short goes on the same
+    way). The read ends when every key has an answer, or when a query for every unanswered key brings no row not
+    read yet."""
     keys = {observable_key(*o): o for o in observables}
     unanswered = set(keys)
     answers, until, read = {}, {}, set()
+    probe = _probe(list(keys))
     while unanswered:
-        query = {"keys": {"$in": list(unanswered)}, "v": VERSION, "expires": {"$gt": now}}
+        asked = probe or list(unanswered)
+        query = {"keys": {"$in": asked}, "v": VERSION, "expires": {"$gt": now}}
         if read:
             query["_key"] = {"$nin": sorted(read)}
         rows = [row for row in cache.find_page(query, fields=["answers", "v", "expires"]) if row["_key"] not in read]
-        if not rows:
+        if not rows and not probe:
             break
+        probe = None
         for row in rows:
             read.add(row["_key"])
             expires = row.get("expires") if isinstance(row.get("expires"), (int, float)) else 0
@@ -67,6 +74,14 @@ def read_answers(cache, observables, now):
                     answers[keys[key]], until[key] = summary, expires
         unanswered.difference_update(until)
     return answers
+
+
+def _probe(keys):
+    """PROBE keys spread evenly over a search's keys, or None when there are too few for a probe to pay."""
+    if len(keys) <= 4 * PROBE:
+        return None
+    step = len(keys) / PROBE
+    return [keys[int(n * step)] for n in range(PROBE)]
 
 
 def _answers_of(row):
