@@ -3,6 +3,8 @@ import json
 import logging
 import weakref
 
+from .library_internals import kvstore_data
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BATCH_SAVE = 1000
@@ -84,7 +86,7 @@ class KVCollection:
 
     def __init__(self, service, name):
         self.name = name
-        self.data = service.kvstore[name].data
+        self.data = kvstore_data(service, name)
         limits = kvstore_limits(service)
         self.max_batch = _limit(limits, "max_documents_per_batch_save", DEFAULT_MAX_BATCH_SAVE)
         self.max_batch_bytes = _limit(limits, "max_size_per_batch_save_mb", DEFAULT_MAX_BATCH_SAVE_MB) * 1024 * 1024

@@ -15,6 +15,11 @@ internals".
   missing) with C-level list operations and one `writerows`, and hands every other record to splunklib's own
   code, byte for byte the same output (tests/test_record_io.py runs both on the same input and compares the
   bytes).
+- splunklib 3.0.1 `KVStoreCollection(service, path, state=...)` (Entity's constructor: a given state is taken as
+  is, no GET) and `KVStoreCollectionData(collection)`, which takes the collection's `service`, `name` (the state's
+  `title`) and namespace (`_proper_namespace()`: the state's `access`, else the service's). `kvstore_data` gives
+  the data endpoint of an app collection without the GET of its config that `service.kvstore[name]` makes: one
+  request less each time a collection is opened (tests/test_internals.py: the same URL, no request).
 - splunklib 3.0.1 `SearchCommand._read_csv_records(ifile)` and `SearchCommand._decode_list(mv)`: the reading of
   each chunk's CSV into records. FastRecordReader reads splunkd's layout (every field has an `__mv_` column) with
   C-level zips into plain dicts, and hands every other layout to splunklib: the same records, keys in the same
@@ -22,6 +27,8 @@ internals".
 """
 import csv
 
+from splunklib import client
+from splunklib.data import record
 from splunklib.searchcommands.internals import CsvDialect, RecordWriterV2
 
 _PLAIN = frozenset((str, type(None)))
@@ -44,6 +51,12 @@ class RepeatableFieldOption:
 def is_last_chunk(command):
     """Whether the chunk a splunklib StreamingCommand is processing is the search's last."""
     return bool(getattr(command, "_finished", False))
+
+
+def kvstore_data(service, name):
+    """The data endpoint (splunklib KVStoreCollectionData) of the KV store collection `name` in the service's own
+    namespace, where the app's collections live, with no request to splunkd."""
+    return client.KVStoreCollection(service, f"storage/collections/config/{name}", state=record({"title": name})).data
 
 
 def taxii_session(collection):
