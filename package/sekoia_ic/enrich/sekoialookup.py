@@ -204,11 +204,12 @@ class SekoiaLookupCommand(RepeatableFieldOption, FastRecordReader, StreamingComm
 
 
 def main(argv):
-    """bin/sekoialookup.py: one search's command process."""
-    from splunklib.searchcommands import dispatch
+    """bin/sekoialookup.py: one search's command process (what splunklib's dispatch() does, keeping the command)."""
     sys.setswitchinterval(SWITCH_INTERVAL)
-    dispatch(SekoiaLookupCommand, argv, module_name="__main__")  # an error ends it with splunklib's own exit
-    end_process()
+    command = SekoiaLookupCommand()
+    command.process(argv, sys.stdin, sys.stdout)  # an error ends the process with splunklib's own exit(1)
+    if not command.record:  # record=true: splunklib's gzip recordings are whole only once Python closes them
+        end_process()       # (in splunklib 3.0.1, its recorder fails under protocol v2: it writes bytes to stdout)
 
 
 def end_process():
