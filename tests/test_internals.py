@@ -125,19 +125,25 @@ def test_sekoialookup_has_the_fast_writer_from_its_first_chunk():
 
 
 def test_kvstore_data_is_splunklibs_data_endpoint_of_the_collection_without_a_request(splunkd):
+    from splunklib import client
     from sekoia_ic.splunk.library_internals import kvstore_data
     from sekoia_ic.splunk.settings import app_service
     from tests.conftest import SESSION_KEY
     service = app_service(splunkd.uri, SESSION_KEY)
+    # a search command's own service is in the search's app: the collection stays the app's
+    elsewhere = client.Service(scheme="http", host="127.0.0.1", port=service.port, token=SESSION_KEY,
+                               owner="admin", app="search", autologin=False)
     for name in ("sekoia_ic_indicators", "sekoia_ic_allowlist", "sekoia_ic_context_cache"):
         before = len(splunkd.requests)
-        ours = kvstore_data(service, name)
+        ours, theirs = kvstore_data(service, name), kvstore_data(elsewhere, name)
         assert len(splunkd.requests) == before  # no GET of storage/collections/config/<name>
         stock = service.kvstore[name].data
         assert len(splunkd.requests) == before + 1  # the GET that kvstore_data saves
 
         def url(data):
-            return service._abspath(data.path, owner=data.owner, app=data.app, sharing=data.sharing)
-        assert url(ours) == url(stock) == f"/servicesNS/nobody/sekoia_ic/storage/collections/data/{name}/"
+            return data.service._abspath(data.path, owner=data.owner, app=data.app, sharing=data.sharing)
+        expected = f"/servicesNS/nobody/sekoia_ic/storage/collections/data/{name}/"
+        assert url(ours) == url(theirs) == url(stock) == expected
         ours.batch_save({"_key": "probe", "type": "domain-name", "value": "probe.example"})
         assert [row["_key"] for row in stock.query(query='{"_key": "probe"}')] == ["probe"]
+        assert [row["_key"] for row in theirs.query(query='{"_key": "probe"}')] == ["probe"]

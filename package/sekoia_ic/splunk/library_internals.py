@@ -17,7 +17,7 @@ internals".
   bytes).
 - splunklib 3.0.1 `KVStoreCollection(service, path, state=...)` (Entity's constructor: a given state is taken as
   is, no GET) and `KVStoreCollectionData(collection)`, which takes the collection's `service`, `name` (the state's
-  `title`) and namespace (`_proper_namespace()`: the state's `access`, else the service's). `kvstore_data` gives
+  `title`) and namespace (`_proper_namespace()`: the state's `access` owner, app and sharing). `kvstore_data` gives
   the data endpoint of an app collection without the GET of its config that `service.kvstore[name]` makes: one
   request less each time a collection is opened (tests/test_internals.py: the same URL, no request).
 - splunklib 3.0.1 `SearchCommand._read_csv_records(ifile)` and `SearchCommand._decode_list(mv)`: the reading of
@@ -28,8 +28,10 @@ internals".
 import csv
 
 from splunklib import client
-from splunklib.data import record
+from splunklib.data import record as splunk_record
 from splunklib.searchcommands.internals import CsvDialect, RecordWriterV2
+
+from .. import APP_NAME
 
 _PLAIN = frozenset((str, type(None)))
 
@@ -54,9 +56,12 @@ def is_last_chunk(command):
 
 
 def kvstore_data(service, name):
-    """The data endpoint (splunklib KVStoreCollectionData) of the KV store collection `name` in the service's own
-    namespace, where the app's collections live, with no request to splunkd."""
-    return client.KVStoreCollection(service, f"storage/collections/config/{name}", state=record({"title": name})).data
+    """The data endpoint (splunklib KVStoreCollectionData) of the app's KV store collection `name`, with no request
+    to splunkd. Its namespace is the one the collection's ACL gives (nobody/<app>, shared), whatever the service's
+    (a search command's own service is in the search's app)."""
+    access = splunk_record({"owner": "nobody", "app": APP_NAME, "sharing": "app"})
+    return client.KVStoreCollection(service, f"storage/collections/config/{name}",
+                                    state=splunk_record({"title": name, "access": access})).data
 
 
 def taxii_session(collection):
