@@ -74,8 +74,10 @@ class ContextService:
                 result["failures"].append([obs_type, value, "not sent: an address that is not public"])
             else:
                 pending.append((obs_type, value))
-        cache = self._open_cache(service, result)
-        cached = self._cache_get(cache, pending, result) if cache is not None else {}
+        cache = shared_cache.collection(service)  # no request: a missing collection fails at the read
+        cached = self._cache_get(cache, pending, result)
+        if cached is None:  # unreadable (missing, no permission, splunkd down): not written either, one warning
+            cache, cached = None, {}
         for (obs_type, value), summary in cached.items():
             result["answers"].append([obs_type, value, summary])
         result["cache_hits"] = len(cached)
@@ -88,21 +90,13 @@ class ContextService:
         return result
 
     # ------------------------------------------------------------------------------------------ shared cache
-    @staticmethod
-    def _open_cache(service, result):
-        """The cache's KVCollection (it reads limits.conf: once per request), or None with a warning."""
-        try:
-            return shared_cache.collection(service)
-        except Exception as exc:  # noqa: BLE001 - the shared cache is an optimisation only
-            _cache_unavailable(result, exc)
-            return None
-
     def _cache_get(self, cache, observables, result):
+        """{observable: summary} from the shared cache, or None with a warning when it cannot be read."""
         try:
             return shared_cache.read_answers(cache, observables, self.clock())
         except Exception as exc:  # noqa: BLE001 - the shared cache is an optimisation only
             _cache_unavailable(result, exc)
-            return {}
+            return None
 
     def _cache_put(self, cache, answers, ttl, result):
         if not answers:
