@@ -162,3 +162,14 @@ def test_a_probe_that_finds_nothing_is_followed_by_a_query_for_every_key(splunkd
 
 def test_a_small_search_asks_for_every_key_at_once():
     assert shared_cache._probe([f"k{n}" for n in range(4 * shared_cache.PROBE)]) is None
+
+
+def test_with_a_probe_the_read_still_ends_when_the_kv_store_ignores_nin():
+    values = ips(500)
+    key = shared_cache.observable_key(*values[7])
+    cache = Pages([row("a", {key: None}, NOW + 60)])  # every query answered with this row
+    assert shared_cache.read_answers(cache, values, NOW) == {values[7]: NOT_MATCHED}
+    assert cache.asked == 2  # the probe, then every key: no row not read yet
+    empty = Pages([])  # one page, empty
+    assert shared_cache.read_answers(empty, values, NOW) == {}
+    assert empty.asked == 2  # the probe's empty page ends nothing; the query for every key's does
