@@ -87,7 +87,10 @@ def test_the_host_budget_counts_from_real_departures(tmp_path, monkeypatch):
         host.acquire()
         departures.append(time.time())
         host.release()
-    assert min(b - a for a, b in zip(departures, departures[1:])) >= host.interval
+    # Measured after acquire() returns, a departure is late by the lock's release (a millisecond on a busy
+    # machine), which the interval's margin is for: the IC's own spacing must hold. Counted from the slot the
+    # late-woken process missed, the gap after the 0.1 s late wake-up would be about 0.12 s.
+    assert min(b - a for a, b in zip(departures, departures[1:])) >= 1 / ratelimit.RATE
 
 
 def test_the_default_clock_is_the_one_deadlines_are_given_in():
