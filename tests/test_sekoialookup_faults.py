@@ -322,6 +322,19 @@ def test_a_shared_cache_that_fails_only_costs_api_requests(configured_splunkd, i
     assert process.returncode == 0
     record = records_of(answers)[0]
     assert record["sekoia_threats"] == "TestRAT-1" and not record.get("sekoia_error")
-    # one warning: a cache that could not be read is not written either
+    # one warning; the answer is still written (the KV store may be up again by then: here it is not)
     assert len([text for level, text in messages(answers) if "shared cache" in text]) == 1
-    assert configured_splunkd.count(path_pattern="sekoia_ic_context_cache/batch_save") == 0
+    assert cache_writes(configured_splunkd)
+
+
+def cache_writes(splunkd):
+    """The requests that write the shared cache (its purge, its batch saves): every one but its reads."""
+    return [(m, p) for m, p, _ in splunkd.requests if "sekoia_ic_context_cache" in p and not p.endswith("batch_find")]
+
+
+def test_a_shared_cache_that_is_missing_is_not_written(configured_splunkd, ic, intel, tmp_path):
+    configured_splunkd.inject_failure(r"data/sekoia_ic_context_cache", status=404, message="Not found", times=50)
+    _, _, answers = run_command(configured_splunkd.uri, ["field=dest_ip"], [[{"dest_ip": KNOWN_IP}]], tmp_path)
+    assert records_of(answers)[0]["sekoia_threats"] == "TestRAT-1"
+    assert len([text for level, text in messages(answers) if "shared cache" in text]) == 1
+    assert cache_writes(configured_splunkd) == []

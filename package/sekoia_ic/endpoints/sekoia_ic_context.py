@@ -74,31 +74,31 @@ class ContextService:
                 result["failures"].append([obs_type, value, "not sent: an address that is not public"])
             else:
                 pending.append((obs_type, value))
-        cache = shared_cache.collection(service)  # no request: a missing collection fails at the read
-        cached = self._cache_get(cache, pending, result)
-        if cached is None:  # unreadable (missing, no permission, splunkd down): not written either, one warning
-            cache, cached = None, {}
+        cache = shared_cache.collection(service)  # no request that can fail: a missing collection fails at the read
+        cached, writable, warned = self._cache_get(cache, pending, result)
         for (obs_type, value), summary in cached.items():
             result["answers"].append([obs_type, value, summary])
         result["cache_hits"] = len(cached)
         pending = [o for o in pending if o not in cached]
         if pending:
             answers = self._ask(service, pending, deadline, result)
-            if ttl and cache is not None:
-                self._cache_put(cache, answers, ttl, result)
+            if ttl and writable:
+                self._cache_put(cache, answers, ttl, result, say_failure=not warned)
             result["answers"].extend([t, v, s] for (t, v), s in answers.items())
         return result
 
     # ------------------------------------------------------------------------------------------ shared cache
     def _cache_get(self, cache, observables, result):
-        """{observable: summary} from the shared cache, or None with a warning when it cannot be read."""
+        """({observable: summary} from the shared cache, whether to write it, whether a warning was said). A read
+        that failed says so once; the new answers are still written unless the failure lasts (404: no collection,
+        403: no permission): a KV store starting up (503) is likely up again once the API has answered."""
         try:
-            return shared_cache.read_answers(cache, observables, self.clock())
+            return shared_cache.read_answers(cache, observables, self.clock()), True, False
         except Exception as exc:  # noqa: BLE001 - the shared cache is an optimisation only
             _cache_unavailable(result, exc)
-            return None
+            return {}, getattr(exc, "status", None) not in (403, 404), True
 
-    def _cache_put(self, cache, answers, ttl, result):
+    def _cache_put(self, cache, answers, ttl, result, say_failure=True):
         if not answers:
             return
         try:
@@ -107,7 +107,8 @@ class ContextService:
                 shared_cache.purge_expired(cache, self.clock())
             shared_cache.save_answers(cache, answers, self.clock() + ttl)
         except Exception as exc:  # noqa: BLE001
-            _say(result, "warning", f"sekoialookup: could not write the shared cache ({type(exc).__name__})")
+            if say_failure:
+                _say(result, "warning", f"sekoialookup: could not write the shared cache ({type(exc).__name__})")
 
     # ------------------------------------------------------------------------------------------ API
     def _ask(self, service, observables, deadline, result):
