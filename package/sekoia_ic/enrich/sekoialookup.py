@@ -208,15 +208,19 @@ def main(argv):
     sys.setswitchinterval(SWITCH_INTERVAL)
     command = SekoiaLookupCommand()
     command.process(argv, sys.stdin, sys.stdout)  # an error ends the process with splunklib's own exit(1)
-    if not command.record:  # record=true: splunklib's gzip recordings are whole only once Python closes them
-        end_process()       # (in splunklib 3.0.1, its recorder fails under protocol v2: it writes bytes to stdout)
+    # record=true: splunklib's gzip recordings are whole only once Python closes them (commands.conf `chunked =
+    # true`: protocol v2, where splunklib keeps the option set; in 3.0.1 its recorder fails there anyway, writing
+    # bytes to the text stdout)
+    if not command.record:
+        end_process()
 
 
 def end_process():
     """End the process once splunkd has every byte of its output and the logs are written, without Python's
     teardown: freeing the search's answers object by object (tens of thousands for 10,000 values) is work
     nobody needs, and splunkd waits for the process to end. Of the modules the command loads, only logging
-    registers an atexit hook, and it is called here (tests/test_sekoialookup.py checks both)."""
+    registers an atexit hook, and it is called here (tests/test_sekoialookup.py checks both; concurrent.futures,
+    whose threads register through threading's own hook, is not loaded by the command)."""
     sys.stdout.flush()
     sys.stderr.flush()
     logging.shutdown()

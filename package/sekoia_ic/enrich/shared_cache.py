@@ -38,7 +38,8 @@ def collection(service):
 def read_answers(cache, observables, now):
     """{observable: summary} of the unexpired answers for these (type, value) observables, from rows of the
     summary shape this version writes (an older one is asked again). Where two rows read answer one key, the one
-    that expires last (a row holding only keys already answered is not read: its answers are as live).
+    that expires last; a row holding only keys already answered is not read, so an answer is live, not always the
+    longest-lived.
 
     Queries ask for the rows holding any unanswered key, with no sort (the `keys` index finds them; a sort by _key
     would make the KV store sort whole rows in memory). Many values of a search were asked together by an earlier

@@ -82,7 +82,7 @@ def batches_by_size(documents, max_documents, max_bytes):
 
 
 class KVCollection:
-    """One KV store collection of the app (namespace nobody/<app> of the service)."""
+    """One KV store collection of the app (namespace nobody/<app>), through the service's connection."""
 
     def __init__(self, service, name):
         self.name = name

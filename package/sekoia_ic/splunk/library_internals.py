@@ -57,8 +57,8 @@ def is_last_chunk(command):
 
 def kvstore_data(service, name):
     """The data endpoint (splunklib KVStoreCollectionData) of the app's KV store collection `name`, with no request
-    to splunkd. Its namespace is the one the collection's ACL gives (nobody/<app>, shared), whatever the service's
-    (a search command's own service is in the search's app)."""
+    to splunkd, in the namespace the collection's ACL gives (nobody/<app>, shared) as `service.kvstore[name]` would
+    have read it, whatever the service's own namespace."""
     access = splunk_record({"owner": "nobody", "app": APP_NAME, "sharing": "app"})
     return client.KVStoreCollection(service, f"storage/collections/config/{name}",
                                     state=splunk_record({"title": name, "access": access})).data
