@@ -167,9 +167,8 @@ def canonical_ipv4_number(value):
 def is_public_ip(value):
     """False for private, loopback, link-local, multicast, reserved and unspecified addresses: those are never
     sent to the API (they identify nothing outside the customer's network and would leak its layout)."""
-    number = canonical_ipv4_number(value)
-    if number is not None and number >> 24 not in _SPECIAL_IPV4_FIRST_OCTETS:
-        return True  # outside every special-purpose block (most event addresses)
+    if canonical_ipv4_number(value) is not None:  # most event addresses
+        return is_public_canonical_ipv4(value)
     return is_public_ip_by_library(value)
 
 
