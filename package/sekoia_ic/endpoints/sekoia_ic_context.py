@@ -75,28 +75,28 @@ class ContextService:
             else:
                 pending.append((obs_type, value))
         cache = shared_cache.collection(service)  # no request that can fail: a missing collection fails at the read
-        cached, writable, warned = self._cache_get(cache, pending, result)
+        cached, failure = self._cache_get(cache, pending, result)
         for (obs_type, value), summary in cached.items():
             result["answers"].append([obs_type, value, summary])
         result["cache_hits"] = len(cached)
         pending = [o for o in pending if o not in cached]
         if pending:
             answers = self._ask(service, pending, deadline, result)
-            if ttl and writable:
-                self._cache_put(cache, answers, ttl, result, say_failure=not warned)
+            # written after a failed read unless the failure lasts (404: no collection, 403: no permission): a KV
+            # store starting up (503) is likely up again once the API has answered; its failure was said once
+            if ttl and getattr(failure, "status", None) not in (403, 404):
+                self._cache_put(cache, answers, ttl, result, say_failure=failure is None)
             result["answers"].extend([t, v, s] for (t, v), s in answers.items())
         return result
 
     # ------------------------------------------------------------------------------------------ shared cache
     def _cache_get(self, cache, observables, result):
-        """({observable: summary} from the shared cache, whether to write it, whether a warning was said). A read
-        that failed says so once; the new answers are still written unless the failure lasts (404: no collection,
-        403: no permission): a KV store starting up (503) is likely up again once the API has answered."""
+        """({observable: summary} from the shared cache, None), or ({}, the failure) said as a warning."""
         try:
-            return shared_cache.read_answers(cache, observables, self.clock()), True, False
+            return shared_cache.read_answers(cache, observables, self.clock()), None
         except Exception as exc:  # noqa: BLE001 - the shared cache is an optimisation only
             _cache_unavailable(result, exc)
-            return {}, getattr(exc, "status", None) not in (403, 404), True
+            return {}, exc
 
     def _cache_put(self, cache, answers, ttl, result, say_failure=True):
         if not answers:
