@@ -73,3 +73,33 @@ def test_a_batch_is_measured_as_the_request_body_splunklib_sends():
     batches = list(batches_by_size(documents, max_documents=1000, max_bytes=4 * quarter))
     assert all(len(json.dumps(batch)) <= 4 * quarter for batch in batches)
     assert [len(batch) for batch in batches] == [3, 1]
+
+
+def test_find_in_sends_every_part_of_its_values_in_one_request(splunkd):
+    """10,000 values are five $in queries of FIND_IN_CHUNK: one batch_find carries them all, and when nothing
+    matches (most values of a search) that one request is the whole read."""
+    cache = KVCollection(app_service(splunkd.uri, SESSION_KEY), CONTEXT_CACHE_COLLECTION)
+    cache.save([{"_key": f"k{n:05d}", "expires": n} for n in range(0, 10_000, 1000)])
+    before = splunkd.count(path_pattern="batch_find")
+    assert list(cache.find_in("_key", [f"miss{n}" for n in range(10_000)])) == []
+    assert splunkd.count(path_pattern="batch_find") - before == 1
+    found = cache.find_in("_key", [f"k{n:05d}" for n in range(10_000)])
+    assert sorted(d["_key"] for d in found) == [f"k{n:05d}" for n in range(0, 10_000, 1000)]
+    assert splunkd.count(path_pattern="batch_find") - before == 1 + 2  # a page each, then the empty pages
+
+
+def test_answers_cut_away_by_the_batch_size_cap_are_asked_again(splunkd):
+    """[kvstore] max_size_per_batch_result_mb caps a batch_find's answers together: the queries after the cut come
+    back empty, which find_in and find_each must not take for "nothing there" (a stale row left behind, a match
+    missed)."""
+    splunkd.set_conf("limits", "kvstore", max_size_per_batch_result_mb=0.002)  # ~2 KB for all the answers
+    cache = KVCollection(app_service(splunkd.uri, SESSION_KEY), CONTEXT_CACHE_COLLECTION)
+    documents = [{"_key": f"{n:03d}", "part": n % 4, "context": "x" * 100} for n in range(80)]
+    cache.save(documents)
+    cuts = splunkd.batch_cuts
+    answers = cache.find_each([{"part": p} for p in range(4)])
+    assert splunkd.batch_cuts > cuts
+    assert [bool(a) for a in answers] == [True] * 4  # each query's first page, none lost to the cut
+    assert all(d["part"] == p for p, answer in enumerate(answers) for d in answer)
+    values = [d["_key"] for d in documents] + [f"miss{n}" for n in range(5000)]  # three parts of FIND_IN_CHUNK
+    assert sorted(d["_key"] for d in cache.find_in("_key", values)) == [d["_key"] for d in documents]

@@ -88,6 +88,30 @@ def test_kvstore_crud_and_queries(splunkd):
     assert data.query() == []
 
 
+
+def test_an_accelerated_field_answers_as_a_scan_of_every_document(splunkd):
+    """The stand-in reads an accelerated field's index for equality and $in (as the KV store does with its
+    B-tree): the documents it finds are those a scan finds, for strings, numbers (3 is 3.0), booleans (true is not
+    1), arrays (an element matches) and lists of any of them."""
+    service = service_for(splunkd)
+    service.kvstore.create("indexed", accelerated_fields={"by_v": json.dumps({"v": 1})})
+    service.kvstore.create("scanned")
+    values = ["a", "b", "", 3, 3.0, 4.5, True, False, 1, 0, None, ["a", 3], [], ["c"], {"x": 1}]
+    documents = [{"_key": f"k{n:02d}", "v": value} for n, value in enumerate(values)] + [{"_key": "none"}]
+    for name in ("indexed", "scanned"):
+        service.kvstore[name].data.batch_save(*documents)
+    queries = [{"v": "a"}, {"v": 3}, {"v": 1}, {"v": True}, {"v": {"$in": ["a", "c", "zz"]}},
+               {"v": {"$in": [3.0, 1.0, False]}}, {"v": {"$in": ["b", 4.5, True, "3"]}}, {"v": {"$in": []}},
+               {"_key": {"$in": ["k01", "k13", "nope"]}},
+               {"$and": [{"v": {"$in": ["a", 3]}}, {"_key": {"$gt": "k00"}}]}]
+    for query in queries:
+        found = [sorted(d["_key"] for d in service.kvstore[name].data.query(query=json.dumps(query)))
+                 for name in ("indexed", "scanned")]
+        assert found[0] == found[1], query
+    assert [d["_key"] for d in service.kvstore["indexed"].data.query(query=json.dumps({"v": {"$in": ["c"]}}))] == \
+        ["k13"]
+
+
 def test_kvstore_limits(splunkd):
     service = service_for(splunkd)
     service.kvstore.create("scratch")
@@ -98,6 +122,26 @@ def test_kvstore_limits(splunkd):
     splunkd.set_conf("limits", "kvstore", max_rows_per_query=5)
     data.batch_save(*[{"_key": str(i)} for i in range(8)])
     assert len(data.query()) == 5
+
+
+def test_a_batch_find_is_cut_at_max_size_per_batch_result_mb(splunkd):
+    """limits.conf.spec [kvstore] max_size_per_batch_result_mb: "the maximum size, in MB, of the result set from a
+    set of batch find queries". Past it the stand-in adds no document (the answers after the cut are empty), but
+    a batch keeps its first document; unset, nothing is cut."""
+    service = service_for(splunkd)
+    service.kvstore.create("scratch")
+    data = service.kvstore["scratch"].data
+    data.batch_save(*[{"_key": f"{i:02d}", "part": i % 2, "pad": "x" * 100} for i in range(20)])
+    queries = [{"query": {"part": 0}}, {"query": {"part": 1}}]
+    whole, _ = data.batch_find(*queries)
+    assert [len(a) for a in data.batch_find(*queries)] == [10, 10]
+    splunkd.set_conf("limits", "kvstore", max_size_per_batch_result_mb=0.001)  # 1,048 bytes
+    first, second = data.batch_find(*queries)
+    assert first == whole[:len(first)]
+    assert sum(len(json.dumps(d)) for d in first) <= 1048 < sum(len(json.dumps(d)) for d in whole[:len(first) + 1])
+    assert (len(first), second) == (6, [])  # 6 documents of 155 bytes fit
+    splunkd.set_conf("limits", "kvstore", max_size_per_batch_result_mb=0.00001)  # under one document
+    assert [len(a) for a in data.batch_find(*queries)] == [1, 0]
 
 
 def test_unknown_collection_is_404(splunkd):

@@ -9,13 +9,16 @@ It follows the Splunk REST API Reference Manual (splunkd 9.x):
   ("Basic concepts > Atom Feed responses").
 - KV store ("KV store endpoint descriptions"): storage/collections/config (list, get, create),
   storage/collections/data/<collection> GET with query (Mongo-style JSON: equality, $and, $or, $in, $nin,
-  $gt, $gte, $lt, $lte, $ne; on an array field, equality and $in hold when an element does, as in MongoDB), sort,
+  $gt, $gte, $lt, $lte, $ne; values compared as MongoDB compares BSON: 3 is 3.0, true is not 1; on an array
+  field, equality and $in hold when an element does; an accelerated field's index finds what a scan would), sort,
   skip, limit, fields; POST insert; DELETE with or without query (no query
   deletes every record); /<key> GET, POST (replace) and DELETE; batch_save (upsert by _key, at most
   limits.conf [kvstore] max_documents_per_batch_save documents and max_size_per_batch_save_mb of body, else 400)
   and batch_find (at most
   max_queries_per_batch queries). Reads return at most [kvstore] max_rows_per_query rows, and stop adding rows
-  once the answer holds max_size_per_result_mb of data (a fraction of a MB is taken, for tests). Unknown collections answer 404.
+  once the answer holds max_size_per_result_mb of data (a fraction of a MB is taken, for tests); a batch_find
+  stops adding rows once its answers together hold max_size_per_batch_result_mb (limits.conf.spec: "the result
+  set from a set of batch find queries"), the answers after the cut empty. Unknown collections answer 404.
 - storage/passwords ("Access endpoint descriptions > storage/passwords"): entities named
   `realm:username:`, clear_password in the content, POST name/password/realm creates (409 if it exists),
   POST password to the entity updates, DELETE removes. A credential belongs to the namespace it was created in
@@ -116,6 +119,7 @@ class SplunkdStandIn(LoopbackServer):
         self.datamodels = {}  # name -> {"app", "sharing", "read", "acceleration"}: add_datamodel()
         self._key_counter = itertools.count(1)
         self.size_cuts = 0  # answers cut by [kvstore] max_size_per_result_mb
+        self.batch_cuts = 0  # batch_find answers cut by [kvstore] max_size_per_batch_result_mb
         self.docs_read = 0  # documents answered by KV reads (the bench's KV cost per page)
         self.kv_writes = []  # (member's serverName or None, collection, method, rest of path, body) of each KV write
         for stanza, values in (limits or DEFAULT_LIMITS).items():
@@ -317,15 +321,25 @@ class IndexedDocs(dict):
                 wanted = cond["$in"]
             else:
                 wanted = [cond]
-            if field == "_key":
-                keys = {str(v) for v in wanted if str(v) in self}
-            else:
-                keys = set()
-                for value in wanted:
-                    for hashable in _index_values(value):
-                        keys |= self.indexes[field].get(hashable, set())
+            keys = self._keys_of(field, wanted)
             return [dict.__getitem__(self, k) for k in keys]
         return None
+
+    def _keys_of(self, field, wanted):
+        """The _keys of the documents whose field (or _key) is one of wanted, through its index. A list of
+        strings (the usual $in) is matched against the index by one set intersection: a string is its own index
+        key, as a B-tree finds only the values it holds, whatever the list's length."""
+        all_strings = all(map(isinstance, wanted, itertools.repeat(str)))
+        if field == "_key":
+            return self.keys() & set(wanted) if all_strings else {str(v) for v in wanted if str(v) in self}
+        index = self.indexes[field]
+        if all_strings:
+            return set().union(*map(index.__getitem__, index.keys() & set(wanted)))
+        keys = set()
+        for value in wanted:
+            for hashable in _index_values(value):
+                keys |= index.get(hashable, set())
+        return keys
 
 
 def _key_after(query):
@@ -339,8 +353,10 @@ def _key_after(query):
 
 
 def _index_values(value):
+    """The index keys of a field's value (of each element, for an array): a string is its own key, a number or
+    boolean is keyed as $in compares it (_member_key: 3 is 3.0, true is not 1)."""
     values = value if isinstance(value, list) else [value]
-    return [(type(v).__name__, v) for v in values if isinstance(v, (str, int, float, bool))]
+    return [v if isinstance(v, str) else _member_key(v) for v in values if isinstance(v, (str, int, float, bool))]
 
 
 def _accelerated_single_fields(settings):
@@ -358,9 +374,9 @@ def _accelerated_single_fields(settings):
 
 def _compare(value, op, operand):
     if op == "$eq":
-        return value == operand
+        return _equal(value, operand)
     if op == "$ne":
-        return value != operand
+        return not _equal(value, operand)
     if op in ("$in", "$nin"):
         # MongoDB's query operators reference: "If the field holds an array, then the $in operator selects the
         # documents whose field holds an array that contains at least one element that matches a value in the
@@ -390,13 +406,16 @@ class Members:
     10,000 keys is not 10,000 list scans. Mongo compares 1 and 1.0 equal, and true apart from 1."""
 
     def __init__(self, values):
-        self.hashable = {_member_key(v) for v in values if isinstance(v, (str, int, float, bool))}
-        self.others = [v for v in values if not isinstance(v, (str, int, float, bool))]
+        self.values = values
+        self._hashable = self._others = None  # made at the first document tested (an index may leave none)
 
     def holds(self, value):
+        if self._hashable is None:
+            self._hashable = {_member_key(v) for v in self.values if isinstance(v, (str, int, float, bool))}
+            self._others = [v for v in self.values if not isinstance(v, (str, int, float, bool))]
         if isinstance(value, (str, int, float, bool)):
-            return _member_key(value) in self.hashable
-        return value in self.others
+            return _member_key(value) in self._hashable
+        return value in self._others
 
 
 def _member_key(value):
@@ -431,11 +450,19 @@ def matches(doc, query):
             value = doc.get(key)
             # An array field matches when any element equals the operand (Mongo semantics).
             if isinstance(value, list) and not isinstance(cond, list):
-                if cond not in value:
+                if not any(_equal(item, cond) for item in value):
                     return False
-            elif value != cond:
+            elif not _equal(value, cond):
                 return False
     return True
+
+
+def _equal(value, operand):
+    """Equality as MongoDB compares BSON values: 3 is 3.0, true is not 1."""
+    scalars = (str, int, float, bool)
+    if isinstance(value, scalars) and isinstance(operand, scalars):
+        return _member_key(value) == _member_key(operand)
+    return value == operand
 
 
 def _sort_key(value):
@@ -841,6 +868,24 @@ class _Handler(BaseHTTPRequestHandler):
                 return found[:count]
         return found
 
+    def _cut_batch(self, answers):
+        """limits.conf [kvstore] max_size_per_batch_result_mb (default 100): "the maximum size of the result set from
+        a set of batch find queries". What splunkd does past it is not documented: the stand-in stops adding
+        documents there, as max_size_per_result_mb does for one answer, so the answers after the cut come back
+        empty, and the batch still carries its first document. Unset (the stand-in's default), nothing is cut."""
+        raw = self.standin.confs.get("limits", {}).get("kvstore", {}).get("max_size_per_batch_result_mb")
+        if raw is None:
+            return answers
+        budget, size, kept = float(raw) * 1024 * 1024, 0, 0
+        for position, answer in enumerate(answers):
+            for count, doc in enumerate(answer):
+                size += len(json.dumps(doc))
+                if size > budget and kept:
+                    self.standin.batch_cuts += 1
+                    return answers[:position] + [answer[:count]] + [[] for _ in answers[position + 1:]]
+                kept += 1
+        return answers
+
     def _kv_data(self, name, rest, method, params, body, ns="", **_):
         s = self.standin
         reads = method == "GET" or rest == ["batch_find"]
@@ -899,7 +944,7 @@ class _Handler(BaseHTTPRequestHandler):
                     if isinstance(q.get("query"), dict):
                         q["query"] = json.dumps(q["query"])
                     results.append(self._query(docs, q))
-                return 200, "application/json", json.dumps(results)
+                return 200, "application/json", json.dumps(self._cut_batch(results))
             if len(rest) == 1:
                 key = rest[0]
                 if method == "GET":

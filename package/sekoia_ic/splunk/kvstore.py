@@ -10,6 +10,7 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_BATCH_SAVE = 1000
 DEFAULT_MAX_BATCH_SAVE_MB = 50
 DEFAULT_MAX_ROWS_PER_QUERY = 50000
+DEFAULT_MAX_BATCH_RESULT_MB = 100
 # $in lists travel in the URL of a DELETE: keep them well under URL length limits. Reads go through batch_find,
 # whose queries travel in the request body.
 IN_CHUNK = 200
@@ -41,6 +42,15 @@ def _limit(limits, key, default):
         return max(1, int(limits.get(key) or default))
     except (TypeError, ValueError):
         return default
+
+
+def _megabytes(limits, key, default):
+    """A size limit in bytes (limits.conf.spec gives these in whole MB; a fraction is taken too)."""
+    try:
+        megabytes = float(limits.get(key) or default)
+    except (TypeError, ValueError):
+        megabytes = default
+    return (megabytes if megabytes > 0 else default) * 1024 * 1024
 
 
 def _paged(fetch, query, page_size):
@@ -91,6 +101,7 @@ class KVCollection:
         self.max_batch = _limit(limits, "max_documents_per_batch_save", DEFAULT_MAX_BATCH_SAVE)
         self.max_batch_bytes = _limit(limits, "max_size_per_batch_save_mb", DEFAULT_MAX_BATCH_SAVE_MB) * 1024 * 1024
         self.max_rows = _limit(limits, "max_rows_per_query", DEFAULT_MAX_ROWS_PER_QUERY)
+        self.max_batch_result_bytes = _megabytes(limits, "max_size_per_batch_result_mb", DEFAULT_MAX_BATCH_RESULT_MB)
 
     def save(self, documents, by_size=False):
         """Upsert by _key, in batches the server accepts: at most max_documents_per_batch_save documents, and with
@@ -125,16 +136,25 @@ class KVCollection:
         return bool(self.data.query(query=json.dumps(query), limit=1, fields="_key"))
 
     def find_in(self, field, values, fields=None):
-        """Documents whose field is one of values (an array field: holds one of them): one batch_find request (its
-        query in the body) per FIND_IN_CHUNK values and page."""
-        def fetch(page_query, limit):
-            request = {"query": page_query, "sort": [{"_key": 1}], "limit": limit}
-            if fields:
-                request["fields"] = sorted(set(fields) | {"_key"})
-            return self.data.batch_find(request)[0]
-
-        for part in chunks(sorted(set(values)), FIND_IN_CHUNK):
-            yield from _paged(fetch, {field: {"$in": part}}, self.max_rows)
+        """Documents whose field is one of values (an array field: holds one of them). The values go FIND_IN_CHUNK
+        to a query, and the queries together in one batch_find; each query is read in pages sorted by _key (as
+        _paged does), the next pages of the queries that found something travelling together, until each
+        query's page comes back empty. Values that match nothing (most of a search's) cost that one request."""
+        base = {"sort": [{"_key": 1}], "limit": self.max_rows}
+        if fields:
+            base["fields"] = sorted(set(fields) | {"_key"})
+        pending = [({field: {"$in": part}}, None) for part in chunks(set(values), FIND_IN_CHUNK)]
+        while pending:
+            requests = [dict(base, query=query if after is None else {"$and": [query, {"_key": {"$gt": after}}]})
+                        for query, after in pending]
+            going_on = []
+            for (query, after), page in zip(pending, self._batch_find(requests)):
+                if page is None:  # cut away: the same page again
+                    going_on.append((query, after))
+                elif page:
+                    yield from page
+                    going_on.append((query, page[-1]["_key"]))
+            pending = going_on
 
     def find_page(self, query, fields=None):
         """One page of the documents matching query, in no order: no sort for the KV store to make in memory
@@ -149,11 +169,27 @@ class KVCollection:
         """[documents] of each query, one batch_find request per BATCH_QUERIES queries. Each list is only the first
         page of its query's answer (splunkd may cut it by rows or size): callers that need every row repeat the
         queries that returned something (sync.FeedSync removes what it finds, then asks again)."""
+        requests = [dict({"query": q, "limit": self.max_rows},
+                         **({"fields": sorted(set(fields) | {"_key"})} if fields else {})) for q in queries]
+        answers = self._batch_find(requests)
+        while None in answers:  # each round answers at least one more: a cut batch still carries a document
+            lost = [n for n, answer in enumerate(answers) if answer is None]
+            for n, answer in zip(lost, self._batch_find([requests[n] for n in lost])):
+                answers[n] = answer
+        return answers
+
+    def _batch_find(self, requests):
+        """The answer of each request, BATCH_QUERIES to a batch_find: a list of documents, or None for an empty
+        answer that splunkd may have cut away. limits.conf [kvstore] max_size_per_batch_result_mb caps a batch's
+        answers together, and an answer cut to nothing looks like one that found nothing. A batch whose answers
+        hold less than half the cap (the KV store counts BSON, not this JSON) was not cut; one that found nothing
+        at all was not either."""
         answers = []
-        for part in chunks(queries, BATCH_QUERIES):
-            request = [dict({"query": q, "limit": self.max_rows},
-                            **({"fields": sorted(set(fields) | {"_key"})} if fields else {})) for q in part]
-            answers.extend(self.data.batch_find(*request))
+        for part in chunks(requests, BATCH_QUERIES):
+            got = self.data.batch_find(*part)
+            if any(got) and 2 * len(json.dumps(got)) >= self.max_batch_result_bytes:
+                got = [answer or None for answer in got]
+            answers.extend(got)
         return answers
 
     def delete_where(self, query):
