@@ -17,9 +17,10 @@ class LocalLookup:
         """{observable: [rows]}: every row naming each observable with the observable's own type (a filename row
         never matches a domain of the same text), read in pages that max_rows_per_query cannot cut. Raises
         whatever splunkd raises; the caller decides."""
-        by_key = {o: o for o in observables}  # an Observable is its (type, value) tuple
-        found = {}
+        found, by_key = {}, None
         for row in self._lookup().find_in("value", {value for _, value in observables}):
+            if by_key is None:  # most searches' values find no row: no map made for them
+                by_key = {o: o for o in observables}  # an Observable is its (type, value) tuple
             observable = by_key.get((row.get("type"), row.get("value")))
             if observable is not None:
                 found.setdefault(observable, []).append(row)
@@ -38,7 +39,7 @@ class LocalLookup:
         return self._collection
 
     def _match_ranges(self, observables, found):
-        ips = [o for o in observables if o.type in ("ipv4-addr", "ipv6-addr")]
+        ips = [o for o in observables if o[0] in ("ipv4-addr", "ipv6-addr")]
         if not ips or not self._range_index():
             return
         for observable in ips:
