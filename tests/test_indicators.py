@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from sekoia_ic.stix.indicators import Indicator, InvalidIndicator, UnsupportedPattern, parse_time, rows_for
-from sekoia_ic.stix.observables import detect_type, is_public_ip, normalise, row_key
+from sekoia_ic.stix.observables import TYPES, InvalidObservable, detect_type, is_public_ip, normalise, row_key
 from tests.standins import stix_data
 
 FEED = "feed-1"
@@ -178,6 +178,39 @@ def test_synthetic_feed_items_are_valid_stix_with_their_rows():
         stix2.parse(indicator, allow_custom=True)  # raises on invalid STIX 2.1
         rows = rows_for(indicator, FEED)
         assert sorted((r["type"], r["value"]) for r in rows) == sorted((o.type, o.value) for o in observables)
+
+
+
+ODD_EVENT_VALUES = [
+    "8.8.8.8", " 8.8.8.8\t", "8.8.8.8.", "08.8.8.8", "8.8.8.08", "010.001.002.003", "0.0.0.0", "255.255.255.255",
+    "256.1.1.1", "1.2.3", "1.2.3.4.5", "1.2.3.4/32", "1.2.3.4/24", "1.2.3.4/33", "1.2.3.04/24", "1.2.3.4 5",
+    "\uff11.2.3.4", "1.2.3.\u0664", "8.8.8.\x008", "0x7f.0.0.1", "127.1", "1e3", "12345", "-1.2.3.4",
+    "::1", "::ffff:1.2.3.4", "2001:DB8::0:1", "2001:db8::/32", "2001:db8::1/128", "fe80::1%eth0", "[::1]",
+    "Evil.Example.COM", "evil.example.com.", "b\u00fccher.de", "xn--bcher-kva.de", "a..b", "-a.com", "localhost",
+    "D41D8CD98F00B204E9800998ECF8427E", "da39a3ee5e6b4b0d3255bfef95601890afd80709", "e3b0" * 16, "abc123",
+    "http://Evil.com/A?b=1", "hxxp://evil.com", "http://[::1", "user@Example.COM", "a@b", "invoice.zip",
+    "C:\\Temp\\a.exe", "", " ", "x" * 4097, "1.2.3.4" + " " * 5000,
+]
+
+
+@pytest.mark.parametrize("wanted", ("auto",) + TYPES)
+def test_event_values_become_the_observables_the_library_path_gives(wanted):
+    """to_observable's fast paths (a canonical dotted quad as it is, one ipaddress parse for any address) give
+    what detect_type() and normalise() give, for odd values of every kind."""
+    from sekoia_ic.enrich.enricher import to_observable
+
+    def reference(raw):
+        text = raw.strip()
+        obs_type = wanted if wanted != "auto" else detect_type(text)
+        if obs_type is None:
+            return None
+        try:
+            return obs_type, normalise(obs_type, text)[0]
+        except InvalidObservable:
+            return None
+
+    for raw in ODD_EVENT_VALUES:
+        assert to_observable(raw, wanted) == reference(raw), raw
 
 
 def test_event_values_to_observables():

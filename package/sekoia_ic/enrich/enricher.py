@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import NamedTuple, Optional
 
 from ..constants import INDICATORS_COLLECTION
-from ..stix.observables import (TYPES, InvalidObservable, canonical_ipv4_number, detect_type,
-                                is_public_canonical_ipv4, may_leave, normalise, unpad_ipv4)
+from ..stix.observables import (TYPES, InvalidObservable, detect_type, is_public_canonical_ipv4, may_leave,
+                                normalise, pack_canonical_ipv4, unpad_ipv4)
 from ..stix.summaries import NOT_MATCHED, VERSION, combine, live, summarise_rows
 from ..splunk.allowlist import Allowlist
 from ..splunk.logs import Once
@@ -58,9 +58,13 @@ class Observable(tuple):
 def to_observable(raw, wanted_type):
     """The observable of an event value, or None when it cannot be one (empty, too long, not of the type)."""
     text = raw.strip() if isinstance(raw, str) else str(raw)
-    if wanted_type in ("auto", "ipv4-addr") and text[-1:].isdigit() and "." in text:
+    if wanted_type in ("auto", "ipv4-addr") and text[-1:].isdigit():
         # Fastest path for the most common values: a canonical dotted quad is its own normal form.
-        if canonical_ipv4_number(text) is not None:
+        try:
+            pack_canonical_ipv4(text)
+        except (OSError, ValueError):
+            pass
+        else:
             return Observable(("ipv4-addr", text))
     if wanted_type in ("auto", "ipv4-addr", "ipv6-addr") and "/" not in text:
         # Fast path for IP addresses: one parse gives the type and the canonical form.
@@ -304,19 +308,23 @@ class Enricher:
             soon = now + self._answers_window
             built, fleeting, unmatched = {}, set(), self._unmatched
             for o, s in results.items():
-                if s is NOT_MATCHED:  # most values: nothing to re-check against the clock, no fields to build
-                    built[o] = Answer(o, s, unmatched)
-                    continue
-                s = live(s, now)
-                built[o] = Answer(o, s, fields_for(self.prefix, [(o, s)], unmatched))
-                if any(e.get("valid_until") is not None and e["valid_until"] <= soon for e in s["indicators"]):
-                    fleeting.add(o)  # an indicator of it expires while the answer could be reused
-            room = CACHE_SIZE - len(answers) if final else 0  # what failed is asked again later, as what
-            for raw, observable in todo.items():             # expires soon
-                out[raw] = answer = built[observable]
-                if room > 0 and observable not in fleeting:
-                    answers[raw] = answer
-                    room -= 1
+                if s is not NOT_MATCHED:  # most values are: nothing to check against the clock, no fields
+                    s = live(s, now)
+                    built[o] = Answer(o, s, fields_for(self.prefix, [(o, s)], unmatched))
+                    if any(e.get("valid_until") is not None and e["valid_until"] <= soon for e in s["indicators"]):
+                        fleeting.add(o)  # an indicator of it expires while the answer could be reused
+            new, get, make = {}, built.get, tuple.__new__  # make: Answer(...) without NamedTuple's Python __new__
+            for raw, observable in todo.items():
+                new[raw] = get(observable) or make(Answer, (observable, NOT_MATCHED, unmatched))
+            out.update(new)
+            if final and not fleeting and len(answers) + len(new) <= CACHE_SIZE:
+                answers.update(new)
+            elif final:  # what failed is asked again later, as what expires soon
+                room = CACHE_SIZE - len(answers)
+                for raw, observable in todo.items():
+                    if room > 0 and observable not in fleeting:
+                        answers[raw] = new[raw]
+                        room -= 1
         return out
 
 
