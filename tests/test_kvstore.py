@@ -88,10 +88,13 @@ def test_find_in_sends_every_part_of_its_values_in_one_request(splunkd):
     assert splunkd.count(path_pattern="batch_find") - before == 1 + 2  # a page each, then the empty pages
 
 
-def test_answers_cut_away_by_the_batch_size_cap_are_asked_again(splunkd):
-    """[kvstore] max_size_per_batch_result_mb caps a batch_find's answers together: the queries after the cut come
-    back empty, which find_in and find_each must not take for "nothing there" (a stale row left behind, a match
-    missed)."""
+@pytest.mark.parametrize("past_the_cap", ("cut", "drop", "refuse"))
+def test_answers_cut_away_by_the_batch_size_cap_are_asked_again(splunkd, past_the_cap):
+    """[kvstore] max_size_per_batch_result_mb caps a batch_find's answers together, and what splunkd does past it
+    is undocumented. Cut: the queries after the cut come back empty, which find_in and find_each must not take for
+    "nothing there" (a stale row left behind, a match missed); dropped: their answers are missing from the list;
+    refused (400): the batch is asked again in halves."""
+    splunkd.batch_cap = past_the_cap
     splunkd.set_conf("limits", "kvstore", max_size_per_batch_result_mb=0.002)  # ~2 KB for all the answers
     cache = KVCollection(app_service(splunkd.uri, SESSION_KEY), CONTEXT_CACHE_COLLECTION)
     documents = [{"_key": f"{n:03d}", "part": n % 4, "context": "x" * 100} for n in range(80)]
@@ -103,3 +106,16 @@ def test_answers_cut_away_by_the_batch_size_cap_are_asked_again(splunkd):
     assert all(d["part"] == p for p, answer in enumerate(answers) for d in answer)
     values = [d["_key"] for d in documents] + [f"miss{n}" for n in range(5000)]  # three parts of FIND_IN_CHUNK
     assert sorted(d["_key"] for d in cache.find_in("_key", values)) == [d["_key"] for d in documents]
+
+
+def test_batch_find_queries_carry_fields_as_the_references_projection_object(splunkd):
+    """The REST reference's batch_find example gives `fields` as a projection object ({"myKey": 1}); the stand-in
+    refuses a list, which no Splunk document gives."""
+    cache = KVCollection(app_service(splunkd.uri, SESSION_KEY), CONTEXT_CACHE_COLLECTION)
+    cache.save([{"_key": "a", "v": 1, "expires": 5, "answers": "x"}])
+    assert cache.find_page({"v": 1}, fields=["expires"]) == [{"_key": "a", "expires": 5}]
+    assert list(cache.find_in("_key", ["a"], fields=["v"])) == [{"_key": "a", "v": 1}]
+    assert cache.find_each([{"v": 1}], fields=["v"]) == [[{"_key": "a", "v": 1}]]
+    with pytest.raises(HTTPError) as refused:
+        cache.data.batch_find({"query": {"v": 1}, "fields": ["v"]})
+    assert refused.value.status == 400

@@ -142,6 +142,30 @@ def test_a_batch_find_is_cut_at_max_size_per_batch_result_mb(splunkd):
     assert (len(first), second) == (6, [])  # 6 documents of 155 bytes fit
     splunkd.set_conf("limits", "kvstore", max_size_per_batch_result_mb=0.00001)  # under one document
     assert [len(a) for a in data.batch_find(*queries)] == [1, 0]
+    splunkd.batch_cap = "drop"  # other readings of the spec: the answers after the cut left out, or a 400
+    assert [len(a) for a in data.batch_find(*queries)] == [1]
+    splunkd.batch_cap = "refuse"
+    with pytest.raises(binding.HTTPError) as refused:
+        data.batch_find(*queries)
+    assert refused.value.status == 400 and "exceeds API limits" in str(refused.value)
+
+
+def test_fields_is_a_projection_string_or_object(splunkd):
+    """REST reference, storage/collections/data: GET `fields=address:0` "include all fields except the address
+    field"; batch_find's example `"fields": {"myKey": 1}`. _key is always returned; a projection that includes and
+    excludes is refused, as MongoDB refuses it."""
+    service = service_for(splunkd)
+    service.kvstore.create("scratch")
+    data = service.kvstore["scratch"].data
+    data.batch_save({"_key": "k", "a": 1, "b": 2, "c": 3})
+    assert data.query(fields="a:0") == [{"_key": "k", "b": 2, "c": 3, "_user": "nobody"}]
+    assert data.query(fields="a,b:1") == [{"_key": "k", "a": 1, "b": 2}]
+    assert data.batch_find({"query": {}, "fields": {"c": 1}}) == [[{"_key": "k", "c": 3}]]
+    assert data.batch_find({"query": {}, "fields": {"a": 0, "b": 0}}) == [[{"_key": "k", "c": 3, "_user": "nobody"}]]
+    for bad in ({"a": 1, "b": 0}, ["a"]):
+        with pytest.raises(binding.HTTPError) as refused:
+            data.batch_find({"query": {}, "fields": bad})
+        assert refused.value.status == 400
 
 
 def test_unknown_collection_is_404(splunkd):

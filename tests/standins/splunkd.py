@@ -18,7 +18,9 @@ It follows the Splunk REST API Reference Manual (splunkd 9.x):
   max_queries_per_batch queries). Reads return at most [kvstore] max_rows_per_query rows, and stop adding rows
   once the answer holds max_size_per_result_mb of data (a fraction of a MB is taken, for tests); a batch_find
   stops adding rows once its answers together hold max_size_per_batch_result_mb (limits.conf.spec: "the result
-  set from a set of batch find queries"), the answers after the cut empty. Unknown collections answer 404.
+  set from a set of batch find queries"), the answers after the cut empty (or, when told to, left out of the list,
+  or the batch refused with a 400: what splunkd does there is undocumented). `fields` is GET's string (field:0|1) or batch_find's projection
+  object (the reference's example); anything else is a 400. Unknown collections answer 404.
 - storage/passwords ("Access endpoint descriptions > storage/passwords"): entities named
   `realm:username:`, clear_password in the content, POST name/password/realm creates (409 if it exists),
   POST password to the entity updates, DELETE removes. A credential belongs to the namespace it was created in
@@ -119,7 +121,10 @@ class SplunkdStandIn(LoopbackServer):
         self.datamodels = {}  # name -> {"app", "sharing", "read", "acceleration"}: add_datamodel()
         self._key_counter = itertools.count(1)
         self.size_cuts = 0  # answers cut by [kvstore] max_size_per_result_mb
-        self.batch_cuts = 0  # batch_find answers cut by [kvstore] max_size_per_batch_result_mb
+        self.batch_cuts = 0  # batch_find answers cut (or refused) by [kvstore] max_size_per_batch_result_mb
+        # Past that cap (splunkd's way is undocumented): "cut" empties the answers after it, "drop" leaves them out
+        # of the list, "refuse" answers 400.
+        self.batch_cap = "cut"
         self.docs_read = 0  # documents answered by KV reads (the bench's KV cost per page)
         self.kv_writes = []  # (member's serverName or None, collection, method, rest of path, body) of each KV write
         for stanza, values in (limits or DEFAULT_LIMITS).items():
@@ -340,6 +345,26 @@ class IndexedDocs(dict):
             for hashable in _index_values(value):
                 keys |= index.get(hashable, set())
         return keys
+
+
+def _projection(spec):
+    """(names, include) of a read's `fields`: GET's string ("fields=address:0": "include all fields except the
+    address field"; "a,b" or "a:1" include) or, in a batch_find query, a projection object as the REST reference's
+    example gives it ({"myKey": 1}). One kind only, as MongoDB refuses a projection that includes and excludes;
+    _key is always there. Anything else is a 400."""
+    if not spec:
+        return set(), True
+    if isinstance(spec, str):
+        pairs = [(part.partition(":")[0].strip(), part.partition(":")[2].strip() != "0")
+                 for part in spec.split(",") if part.strip()]
+    elif isinstance(spec, dict):
+        pairs = [(name, value not in (0, False)) for name, value in spec.items()]
+    else:
+        raise HTTPFailure(400, "Invalid fields: a projection object or a string of field:0|1 is expected")
+    kinds = {include for name, include in pairs if name != "_key"}
+    if len(kinds) > 1:
+        raise HTTPFailure(400, "Invalid fields: a projection cannot both include and exclude fields")
+    return {name for name, _ in pairs}, kinds != {False}
 
 
 def _key_after(query):
@@ -845,10 +870,9 @@ class _Handler(BaseHTTPRequestHandler):
             for field, direction in reversed(specs):
                 found.sort(key=lambda d: _sort_key(d.get(field)), reverse=direction.strip() == "-1")
         found = found[skip:skip + limit]
-        fields = params.get("fields") or ""
-        fields = [f.split(":")[0] for f in (fields if isinstance(fields, list) else fields.split(",")) if f]
-        if fields:
-            found = [{k: v for k, v in d.items() if k in fields or k == "_key"} for d in found]
+        names, include = _projection(params.get("fields"))
+        if names:
+            found = [{k: v for k, v in d.items() if (k in names) == include or k == "_key"} for d in found]
         found = self._cut_by_size(found)
         self.standin.docs_read += len(found)
         return found
@@ -870,9 +894,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _cut_batch(self, answers):
         """limits.conf [kvstore] max_size_per_batch_result_mb (default 100): "the maximum size of the result set from
-        a set of batch find queries". What splunkd does past it is not documented: the stand-in stops adding
-        documents there, as max_size_per_result_mb does for one answer, so the answers after the cut come back
-        empty, and the batch still carries its first document. Unset (the stand-in's default), nothing is cut."""
+        a set of batch find queries". What splunkd does past it is not documented, so the stand-in does what
+        `batch_cap` says: "cut" stops adding documents there, as max_size_per_result_mb does for one answer (the
+        answers after the cut come back empty; the batch still carries its first document), "drop" also leaves
+        those answers out of the list, "refuse" answers 400, as batch_save does past its limits. Unset (the
+        stand-in's default), nothing is cut."""
         raw = self.standin.confs.get("limits", {}).get("kvstore", {}).get("max_size_per_batch_result_mb")
         if raw is None:
             return answers
@@ -882,7 +908,11 @@ class _Handler(BaseHTTPRequestHandler):
                 size += len(json.dumps(doc))
                 if size > budget and kept:
                     self.standin.batch_cuts += 1
-                    return answers[:position] + [answer[:count]] + [[] for _ in answers[position + 1:]]
+                    if self.standin.batch_cap == "refuse":
+                        raise HTTPFailure(400, "Request exceeds API limits - see limits.conf for details. (Batch "
+                                               f"find result exceeds {raw} MB)")  # the words are the stand-in's own
+                    rest = [[] for _ in answers[position + 1:]] if self.standin.batch_cap == "cut" else []
+                    return answers[:position] + [answer[:count]] + rest
                 kept += 1
         return answers
 

@@ -3,6 +3,8 @@ import json
 import logging
 import weakref
 
+from splunklib.binding import HTTPError
+
 from .library_internals import kvstore_data
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,12 @@ def _paged(fetch, query, page_size):
             return
         yield from page
         after = page[-1]["_key"]
+
+
+def _projection(fields):
+    """The `fields` of a batch_find query as the REST reference's example gives it, a projection object
+    ({"myKey": 1}): the fields asked, and _key. {} when every field is wanted."""
+    return {"fields": dict.fromkeys(sorted(set(fields) | {"_key"}), 1)} if fields else {}
 
 
 def chunks(items, size):
@@ -140,9 +148,7 @@ class KVCollection:
         to a query, and the queries together in one batch_find; each query is read in pages sorted by _key (as
         _paged does), the next pages of the queries that found something travelling together, until each
         query's page comes back empty. Values that match nothing (most of a search's) cost that one request."""
-        base = {"sort": [{"_key": 1}], "limit": self.max_rows}
-        if fields:
-            base["fields"] = sorted(set(fields) | {"_key"})
+        base = dict({"sort": [{"_key": 1}], "limit": min(self.max_rows, 10000)}, **_projection(fields))
         pending = [({field: {"$in": part}}, None) for part in chunks(set(values), FIND_IN_CHUNK)]
         while pending:
             requests = [dict(base, query=query if after is None else {"$and": [query, {"_key": {"$gt": after}}]})
@@ -160,37 +166,49 @@ class KVCollection:
         """One page of the documents matching query, in no order: no sort for the KV store to make in memory
         (a query an index answers but whose order the index does not give). splunkd may cut the page (rows or
         size): who needs more asks again, leaving out the _keys read (`$nin`)."""
-        request = {"query": query, "limit": self.max_rows}
-        if fields:
-            request["fields"] = sorted(set(fields) | {"_key"})
-        return self.data.batch_find(request)[0]
+        return self.data.batch_find(dict({"query": query, "limit": self.max_rows}, **_projection(fields)))[0]
 
     def find_each(self, queries, fields=None):
         """[documents] of each query, one batch_find request per BATCH_QUERIES queries. Each list is only the first
         page of its query's answer (splunkd may cut it by rows or size): callers that need every row repeat the
         queries that returned something (sync.FeedSync removes what it finds, then asks again)."""
-        requests = [dict({"query": q, "limit": self.max_rows},
-                         **({"fields": sorted(set(fields) | {"_key"})} if fields else {})) for q in queries]
+        requests = [dict({"query": q, "limit": self.max_rows}, **_projection(fields)) for q in queries]
         answers = self._batch_find(requests)
-        while None in answers:  # each round answers at least one more: a cut batch still carries a document
+        while None in answers:  # each round settles one at least: a batch that loses answers found something
             lost = [n for n, answer in enumerate(answers) if answer is None]
             for n, answer in zip(lost, self._batch_find([requests[n] for n in lost])):
                 answers[n] = answer
         return answers
 
     def _batch_find(self, requests):
-        """The answer of each request, BATCH_QUERIES to a batch_find: a list of documents, or None for an empty
+        """The answer of each request, at most BATCH_QUERIES to a batch_find: a list of documents, or None for an
         answer that splunkd may have cut away. limits.conf [kvstore] max_size_per_batch_result_mb caps a batch's
-        answers together, and an answer cut to nothing looks like one that found nothing. A batch whose answers
-        hold less than half the cap (the KV store counts BSON, not this JSON) was not cut; one that found nothing
-        at all was not either."""
+        answers together, and what splunkd does past it is not documented (docs/design.md, "KV reads end on an
+        empty page"):
+        - if it stops adding documents, an answer cut to nothing looks like one that found nothing: the empty
+          answers of a batch whose answers hold a quarter of the cap or more (the KV store counts BSON, which can
+          be bigger than this JSON) are None, and so are answers missing at the end of the list;
+        - if it refuses the batch (400, as batch_save does past its limits), the batch is asked again in halves,
+          down to one query a request, as reads were made before batches.
+        A batch that found nothing at all was not cut: its answers are final."""
         answers = []
         for part in chunks(requests, BATCH_QUERIES):
-            got = self.data.batch_find(*part)
-            if any(got) and 2 * len(json.dumps(got)) >= self.max_batch_result_bytes:
-                got = [answer or None for answer in got]
-            answers.extend(got)
+            answers.extend(self._batch_find_part(part))
         return answers
+
+    def _batch_find_part(self, part):
+        try:
+            got = self.data.batch_find(*part)
+        except HTTPError as exc:
+            if exc.status != 400 or len(part) == 1:
+                raise
+            half = len(part) // 2
+            return self._batch_find_part(part[:half]) + self._batch_find_part(part[half:])
+        if len(got) > len(part) or (len(got) < len(part) and not any(got)):
+            raise ValueError(f"splunkd answered a batch_find of {len(part)} queries with {len(got)} answers")
+        if len(got) < len(part) or (any(got) and 4 * len(json.dumps(got)) >= self.max_batch_result_bytes):
+            return [answer or None for answer in got] + [None] * (len(part) - len(got))
+        return got
 
     def delete_where(self, query):
         if not query:
