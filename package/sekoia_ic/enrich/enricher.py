@@ -58,7 +58,7 @@ class Observable(tuple):
 def to_observable(raw, wanted_type):
     """The observable of an event value, or None when it cannot be one (empty, too long, not of the type)."""
     text = raw.strip() if isinstance(raw, str) else str(raw)
-    if wanted_type in ("auto", "ipv4-addr") and text[-1:].isdigit():
+    if wanted_type in ("auto", "ipv4-addr") and text[-1:].isdigit() and "." in text:
         # Fastest path for the most common values: a canonical dotted quad is its own normal form.
         try:
             pack_canonical_ipv4(text)
