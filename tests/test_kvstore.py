@@ -95,7 +95,8 @@ def test_answers_cut_away_by_the_batch_size_cap_are_asked_again(splunkd, past_th
     "nothing there" (a stale row left behind, a match missed); dropped: their answers are missing from the list;
     refused (400): the batch is asked again in halves."""
     splunkd.batch_cap = past_the_cap
-    splunkd.set_conf("limits", "kvstore", max_size_per_batch_result_mb=0.002)  # ~2 KB for all the answers
+    # ~2 KB for all the answers, ~1 KB for one (splunkd's defaults keep the same order: 100 MB and 50 MB)
+    splunkd.set_conf("limits", "kvstore", max_size_per_batch_result_mb=0.002, max_size_per_result_mb=0.001)
     cache = KVCollection(app_service(splunkd.uri, SESSION_KEY), CONTEXT_CACHE_COLLECTION)
     documents = [{"_key": f"{n:03d}", "part": n % 4, "context": "x" * 100} for n in range(80)]
     cache.save(documents)
