@@ -101,17 +101,52 @@ def test_answers_cut_away_by_the_batch_size_cap_are_asked_again(splunkd, past_th
     documents = [{"_key": f"{n:03d}", "part": n % 4, "context": "x" * 100} for n in range(80)]
     cache.save(documents)
     cuts = splunkd.batch_cuts
-    answers = cache.find_each([{"part": p} for p in range(4)])
+    answers = cache.find_each([{"part": p} for p in (0, 9, 1, 2, 3, 9)])  # part 9: no such document
     assert splunkd.batch_cuts > cuts
-    assert [bool(a) for a in answers] == [True] * 4  # each query's first page, none lost to the cut
-    assert all(d["part"] == p for p, answer in enumerate(answers) for d in answer)
+    assert [bool(a) for a in answers] == [True, False, True, True, True, False]  # none lost to the cut
+    assert all(d["part"] == p for p, answer in zip((0, 9, 1, 2, 3, 9), answers) for d in answer)
     values = [d["_key"] for d in documents] + [f"miss{n}" for n in range(5000)]  # three parts of FIND_IN_CHUNK
     assert sorted(d["_key"] for d in cache.find_in("_key", values)) == [d["_key"] for d in documents]
 
 
+def test_one_query_refused_at_the_batch_cap_is_asked_for_smaller_pages(splunkd):
+    """If splunkd refuses a batch past max_size_per_batch_result_mb (undocumented), one query whose page alone is
+    over it (an admin set the cap under max_size_per_result_mb) is asked again with half the page size, down to
+    one row: find_page's callers and find_in read on from a short page."""
+    splunkd.batch_cap = "refuse"
+    splunkd.set_conf("limits", "kvstore", max_size_per_batch_result_mb=0.002)  # ~2 KB; no cap per answer
+    cache = KVCollection(app_service(splunkd.uri, SESSION_KEY), CONTEXT_CACHE_COLLECTION)
+    documents = [{"_key": f"{n:03d}", "part": n % 2, "context": "x" * 100} for n in range(40)]
+    cache.save(documents)
+    page = cache.find_page({"part": 0})
+    assert 0 < len(page) < 20 and all(d["part"] == 0 for d in page)
+    assert sorted(d["_key"] for d in cache.find_in("part", [0, 1])) == [d["_key"] for d in documents]
+    splunkd.set_conf("limits", "kvstore", max_size_per_batch_result_mb=0.00001)  # under one document
+    assert len(cache.find_page({"part": 0})) == 1  # a batch carries one document at least
+    splunkd.set_conf("limits", "kvstore", max_rows_per_query=8)
+    cache = KVCollection(app_service(splunkd.uri, SESSION_KEY), CONTEXT_CACHE_COLLECTION)
+    before = splunkd.count(path_pattern="batch_find")
+    with pytest.raises(HTTPError) as refused:  # a 400 for another reason still comes out, after pages of 8 to 1
+        cache.find_page({"$where": "sleep(1)"})
+    assert refused.value.status == 400 and splunkd.count(path_pattern="batch_find") - before == 4
+
+
+def test_a_batch_answer_that_cannot_be_read_is_an_error_not_no_match():
+    """splunkd answering fewer queries than it was sent, none with a document: nothing says which ones were
+    lost, so it is an error (the search says the lookup could not be read), never "nothing found"."""
+    class ShortAnswers:
+        def batch_find(self, *queries):
+            return [[] for _ in queries[1:]]
+
+    cache = KVCollection.__new__(KVCollection)
+    cache.data, cache.max_rows = ShortAnswers(), 10
+    with pytest.raises(ValueError, match="batch_find of 2 queries with 1 answers"):
+        cache.find_each([{"a": 1}, {"a": 2}])
+
+
 def test_batch_find_queries_carry_fields_as_the_references_projection_object(splunkd):
-    """The REST reference's batch_find example gives `fields` as a projection object ({"myKey": 1}); the stand-in
-    refuses a list, which no Splunk document gives."""
+    """The REST reference's batch_find example gives `fields` as a projection object ({"myKey": 1}). The stand-in
+    refuses a list, as a tripwire: no Splunk document gives one, and what splunkd does with one is not known."""
     cache = KVCollection(app_service(splunkd.uri, SESSION_KEY), CONTEXT_CACHE_COLLECTION)
     cache.save([{"_key": "a", "v": 1, "expires": 5, "answers": "x"}])
     assert cache.find_page({"v": 1}, fields=["expires"]) == [{"_key": "a", "expires": 5}]

@@ -348,12 +348,13 @@ class IndexedDocs(dict):
 
 
 def _projection(spec):
-    """(names, include) of a read's `fields`: GET's string ("fields=address:0": "include all fields except the
-    address field"; "a,b" or "a:1" include) or, in a batch_find query, a projection object as the REST reference's
-    example gives it ({"myKey": 1}). One kind only, as MongoDB refuses a projection that includes and excludes;
-    _key is always there. Anything else is a 400."""
+    """(names, include, keep_key) of a read's `fields`: GET's string (REST reference: "fields=address:0" includes
+    every field but address; "fields=firstname,surname,_key:0" includes only firstname and surname) or, in a
+    batch_find query, a projection object as the reference's example gives it ({"myKey": 1}). A projection
+    "cannot contain both include and exclude specifications except for exclusion of the _key field" (a 400);
+    `_id` is `_key` (splunklib's own test asks "data,_id:0" and gets no _key). Anything else is a 400."""
     if not spec:
-        return set(), True
+        return set(), False, True
     if isinstance(spec, str):
         pairs = [(part.partition(":")[0].strip(), part.partition(":")[2].strip() != "0")
                  for part in spec.split(",") if part.strip()]
@@ -361,10 +362,11 @@ def _projection(spec):
         pairs = [(name, value not in (0, False)) for name, value in spec.items()]
     else:
         raise HTTPFailure(400, "Invalid fields: a projection object or a string of field:0|1 is expected")
-    kinds = {include for name, include in pairs if name != "_key"}
-    if len(kinds) > 1:
+    keep_key = all(include for name, include in pairs if name in ("_key", "_id"))
+    others = [(name, include) for name, include in pairs if name not in ("_key", "_id")]
+    if len({include for _, include in others}) > 1:
         raise HTTPFailure(400, "Invalid fields: a projection cannot both include and exclude fields")
-    return {name for name, _ in pairs}, kinds != {False}
+    return {name for name, _ in others}, any(include for _, include in others), keep_key
 
 
 def _key_after(query):
@@ -870,9 +872,10 @@ class _Handler(BaseHTTPRequestHandler):
             for field, direction in reversed(specs):
                 found.sort(key=lambda d: _sort_key(d.get(field)), reverse=direction.strip() == "-1")
         found = found[skip:skip + limit]
-        names, include = _projection(params.get("fields"))
-        if names:
-            found = [{k: v for k, v in d.items() if (k in names) == include or k == "_key"} for d in found]
+        names, include, keep_key = _projection(params.get("fields"))
+        if names or not keep_key:
+            found = [{k: v for k, v in d.items() if (keep_key if k == "_key" else (k in names) == include)}
+                     for d in found]
         found = self._cut_by_size(found)
         self.standin.docs_read += len(found)
         return found

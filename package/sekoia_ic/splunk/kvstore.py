@@ -12,7 +12,6 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_BATCH_SAVE = 1000
 DEFAULT_MAX_BATCH_SAVE_MB = 50
 DEFAULT_MAX_ROWS_PER_QUERY = 50000
-DEFAULT_MAX_BATCH_RESULT_MB = 100
 # $in lists travel in the URL of a DELETE: keep them well under URL length limits. Reads go through batch_find,
 # whose queries travel in the request body.
 IN_CHUNK = 200
@@ -44,15 +43,6 @@ def _limit(limits, key, default):
         return max(1, int(limits.get(key) or default))
     except (TypeError, ValueError):
         return default
-
-
-def _megabytes(limits, key, default):
-    """A size limit in bytes (limits.conf.spec gives these in whole MB; a fraction is taken too)."""
-    try:
-        megabytes = float(limits.get(key) or default)
-    except (TypeError, ValueError):
-        megabytes = default
-    return (megabytes if megabytes > 0 else default) * 1024 * 1024
 
 
 def _paged(fetch, query, page_size):
@@ -109,7 +99,6 @@ class KVCollection:
         self.max_batch = _limit(limits, "max_documents_per_batch_save", DEFAULT_MAX_BATCH_SAVE)
         self.max_batch_bytes = _limit(limits, "max_size_per_batch_save_mb", DEFAULT_MAX_BATCH_SAVE_MB) * 1024 * 1024
         self.max_rows = _limit(limits, "max_rows_per_query", DEFAULT_MAX_ROWS_PER_QUERY)
-        self.max_batch_result_bytes = _megabytes(limits, "max_size_per_batch_result_mb", DEFAULT_MAX_BATCH_RESULT_MB)
 
     def save(self, documents, by_size=False):
         """Upsert by _key, in batches the server accepts: at most max_documents_per_batch_save documents, and with
@@ -153,20 +142,20 @@ class KVCollection:
         while pending:
             requests = [dict(base, query=query if after is None else {"$and": [query, {"_key": {"$gt": after}}]})
                         for query, after in pending]
-            going_on = []
+            unknown, going_on = [], []
             for (query, after), page in zip(pending, self._batch_find(requests)):
-                if page is None:  # cut away: the same page again
-                    going_on.append((query, after))
+                if page is None:  # maybe cut away: the same page again, first in the next batch
+                    unknown.append((query, after))
                 elif page:
                     yield from page
                     going_on.append((query, page[-1]["_key"]))
-            pending = going_on
+            pending = unknown + going_on
 
     def find_page(self, query, fields=None):
         """One page of the documents matching query, in no order: no sort for the KV store to make in memory
         (a query an index answers but whose order the index does not give). splunkd may cut the page (rows or
         size): who needs more asks again, leaving out the _keys read (`$nin`)."""
-        return self.data.batch_find(dict({"query": query, "limit": self.max_rows}, **_projection(fields)))[0]
+        return self._batch_find([dict({"query": query, "limit": self.max_rows}, **_projection(fields))])[0]
 
     def find_each(self, queries, fields=None):
         """[documents] of each query, one batch_find request per BATCH_QUERIES queries. Each list is only the first
@@ -174,7 +163,7 @@ class KVCollection:
         queries that returned something (sync.FeedSync removes what it finds, then asks again)."""
         requests = [dict({"query": q, "limit": self.max_rows}, **_projection(fields)) for q in queries]
         answers = self._batch_find(requests)
-        while None in answers:  # each round settles one at least: a batch that loses answers found something
+        while None in answers:  # each round settles one at least: a batch with an unknown answer found something
             lost = [n for n, answer in enumerate(answers) if answer is None]
             for n, answer in zip(lost, self._batch_find([requests[n] for n in lost])):
                 answers[n] = answer
@@ -185,11 +174,12 @@ class KVCollection:
         answer that splunkd may have cut away. limits.conf [kvstore] max_size_per_batch_result_mb caps a batch's
         answers together, and what splunkd does past it is not documented (docs/design.md, "KV reads end on an
         empty page"):
-        - if it stops adding documents, an answer cut to nothing looks like one that found nothing: the empty
-          answers of a batch whose answers hold a quarter of the cap or more (the KV store counts BSON, which can
-          be bigger than this JSON) are None, and so are answers missing at the end of the list;
-        - if it refuses the batch (400, as batch_save does past its limits), the batch is asked again in halves,
-          down to one query a request, as reads were made before batches.
+        - if it stops adding documents there, the answers after the cut come back empty, and one cut to nothing
+          looks like one that found nothing: the empty answers after a batch's last one that found something are
+          None (whatever splunkd counts, rows or bytes);
+        - if it leaves those answers out of the list, the missing ones are None;
+        - if it refuses the batch (a 400, as batch_save does past its limits), the batch is asked again in halves,
+          then one query with half its page size, down to one row.
         A batch that found nothing at all was not cut: its answers are final."""
         answers = []
         for part in chunks(requests, BATCH_QUERIES):
@@ -200,15 +190,19 @@ class KVCollection:
         try:
             got = self.data.batch_find(*part)
         except HTTPError as exc:
-            if exc.status != 400 or len(part) == 1:
+            if exc.status != 400 or (len(part) == 1 and part[0]["limit"] <= 1):
                 raise
+            if len(part) == 1:
+                return self._batch_find_part([dict(part[0], limit=part[0]["limit"] // 2)])
             half = len(part) // 2
             return self._batch_find_part(part[:half]) + self._batch_find_part(part[half:])
-        if len(got) > len(part) or (len(got) < len(part) and not any(got)):
+        found = [n for n, answer in enumerate(got) if answer]
+        if len(got) > len(part) or (len(got) < len(part) and not found):
             raise ValueError(f"splunkd answered a batch_find of {len(part)} queries with {len(got)} answers")
-        if len(got) < len(part) or (any(got) and 4 * len(json.dumps(got)) >= self.max_batch_result_bytes):
-            return [answer or None for answer in got] + [None] * (len(part) - len(got))
-        return got
+        if not found:
+            return got
+        settled = found[-1] + 1
+        return list(got[:settled]) + [None] * (len(part) - settled)
 
     def delete_where(self, query):
         if not query:
