@@ -18,9 +18,10 @@ It follows the Splunk REST API Reference Manual (splunkd 9.x):
   max_queries_per_batch queries). Reads return at most [kvstore] max_rows_per_query rows, and stop adding rows
   once the answer holds max_size_per_result_mb of data (a fraction of a MB is taken, for tests); a batch_find
   stops adding rows once its answers together hold max_size_per_batch_result_mb (limits.conf.spec: "the result
-  set from a set of batch find queries"), the answers after the cut empty (or, when told to, left out of the list,
-  or the batch refused with a 400: what splunkd does there is undocumented). `fields` is GET's string (field:0|1) or batch_find's projection
-  object (the reference's example); anything else is a 400. Unknown collections answer 404.
+  set from a set of batch find queries"), the answers after the cut empty (or, when told to, left out of the
+  list, or the batch refused with a 400: what splunkd does there is undocumented). `fields` is GET's string
+  (field:0|1, _key:0 allowed with inclusions) or batch_find's projection object (the reference's example);
+  anything else is a 400. Unknown collections answer 404.
 - storage/passwords ("Access endpoint descriptions > storage/passwords"): entities named
   `realm:username:`, clear_password in the content, POST name/password/realm creates (409 if it exists),
   POST password to the entity updates, DELETE removes. A credential belongs to the namespace it was created in
