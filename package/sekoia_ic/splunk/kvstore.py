@@ -18,6 +18,7 @@ IN_CHUNK = 200
 FIND_IN_CHUNK = 2000
 # Queries per batch_find request: well under limits.conf [kvstore] max_queries_per_batch (default 1,000).
 BATCH_QUERIES = 100
+PAGE_ROWS = 10000  # rows a sorted page asks for, at most (max_rows_per_query may be lower)
 
 
 _LIMITS = weakref.WeakKeyDictionary()  # service -> its limits, read once per service (one search, one run)
@@ -54,11 +55,16 @@ def _paged(fetch, query, page_size):
     limits.conf [kvstore] max_size_per_result_mb of data, so a short page says nothing about what follows."""
     after = None
     while True:
-        page = fetch(query if after is None else {"$and": [query, {"_key": {"$gt": after}}]}, page_size)
+        page = fetch(_page_query(query, after), page_size)
         if not page:
             return
         yield from page
         after = page[-1]["_key"]
+
+
+def _page_query(query, after):
+    """The query of the page after the _key `after` (keyset paging), or of the first page when after is None."""
+    return query if after is None else {"$and": [query, {"_key": {"$gt": after}}]}
 
 
 def _projection(fields):
@@ -126,7 +132,7 @@ class KVCollection:
                 options["fields"] = ",".join(sorted(set(fields) | {"_key"}))
             return self.data.query(**options)
 
-        return _paged(fetch, query or {}, min(self.max_rows, 10000))
+        return _paged(fetch, query or {}, min(self.max_rows, PAGE_ROWS))
 
     def exists(self, query):
         """Whether any document matches the query (one row read)."""
@@ -137,11 +143,10 @@ class KVCollection:
         to a query, and the queries together in one batch_find; each query is read in pages sorted by _key (as
         _paged does), the next pages of the queries that found something travelling together, until each
         query's page comes back empty. Values that match nothing (most of a search's) cost that one request."""
-        base = dict({"sort": [{"_key": 1}], "limit": min(self.max_rows, 10000)}, **_projection(fields))
+        base = dict({"sort": [{"_key": 1}], "limit": min(self.max_rows, PAGE_ROWS)}, **_projection(fields))
         pending = [({field: {"$in": part}}, None) for part in chunks(set(values), FIND_IN_CHUNK)]
         while pending:
-            requests = [dict(base, query=query if after is None else {"$and": [query, {"_key": {"$gt": after}}]})
-                        for query, after in pending]
+            requests = [dict(base, query=_page_query(query, after)) for query, after in pending]
             unknown, going_on = [], []
             for (query, after), page in zip(pending, self._batch_find(requests)):
                 if page is None:  # maybe cut away: the same page again, first in the next batch
